@@ -1,0 +1,88 @@
+# Genomic ULMFiT in C.  make [asan=1] | make check | make demo | make install prefix=DIR
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN      = -std=c11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Ilib
+PKGS      = htslib libzstd openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   += $(PKG_LIBS) -lz -lm -lpthread
+prefix   ?= /usr/local
+bindir    = $(prefix)/bin
+mandir    = $(prefix)/share/man
+
+ifeq ($(asan),1)
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC    = $(sort $(wildcard lib/*.c))
+LIB_OBJ    = $(LIB_SRC:.c=.o)
+COMMON_OBJ = filters/common.o
+PROGS      = $(patsubst filters/%.c,bin/%,$(filter-out filters/common.c,$(sort $(wildcard filters/*.c))))
+UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
+UNITS      = $(UNIT_SRC:.c=)
+BENCH_SRC  = $(sort $(wildcard bench/*.c))
+BENCHES    = $(BENCH_SRC:.c=)
+HDRS       = lib/gulm.h $(wildcard lib/*_priv.h) filters/common.h
+
+.PHONY: all check unit cli pipeline-test demo install clean deps bench fuzz
+.DELETE_ON_ERROR:
+
+all: $(PROGS) $(UNITS) $(BENCHES)
+
+deps:
+	@sh scripts/install-deps.sh
+
+lib/%.o filters/%.o: CFLAGS += $(WARN) $(PKG_CFLAGS)
+lib/%.o: lib/%.c $(HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+filters/%.o: filters/%.c $(HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+lib/libgulm.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+bin/%: filters/%.o $(COMMON_OBJ) lib/libgulm.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $< $(COMMON_OBJ) lib/libgulm.a $(LDLIBS)
+
+tests/unit/%: tests/unit/%.c tests/unit/testutil.h lib/libgulm.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< lib/libgulm.a $(LDLIBS)
+
+bench/%: bench/%.c lib/libgulm.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libgulm.a $(LDLIBS)
+
+check: deps
+	$(MAKE) all
+	sh tests/run-unit.sh $(UNITS)
+	sh tests/cli/run.sh
+	sh tests/pipeline.sh
+
+unit: all
+	sh tests/run-unit.sh $(UNITS)
+
+cli: all
+	sh tests/cli/run.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) -C pipelines demo
+
+bench: all
+	sh bench/run.sh
+
+# libFuzzer builds of the binary readers (clang); see tests/fuzz/README
+fuzz:
+	$(MAKE) -C tests/fuzz
+
+install: all
+	mkdir -p $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
+	cp $(PROGS) $(DESTDIR)$(bindir)/
+	cp man/*.1 $(DESTDIR)$(mandir)/man1/
+	cp man/*.5 $(DESTDIR)$(mandir)/man5/
+
+clean:
+	rm -f lib/*.o lib/libgulm.a filters/*.o $(UNITS) $(BENCHES)
+	rm -rf bin tests/tmp
+	$(MAKE) -C tests/fuzz clean 2>/dev/null || true

@@ -1,0 +1,302 @@
+/* fa2kmer: FASTA/FASTQ (plain, gzip, BGZF) -> binary k-mer token stream. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <htslib/bgzf.h>
+#include <htslib/faidx.h>
+#include <htslib/hts.h>
+#include <htslib/kseq.h>
+
+#include "common.h"
+
+/* kseq reads through this wrapper so a decompression error is seen as an error, not EOF */
+typedef struct {
+	BGZF *fp;
+	int err;
+} seqsrc;
+
+static int seqsrc_read(seqsrc *s, void *buf, int n)
+{
+	ssize_t got = bgzf_read(s->fp, buf, (size_t)n);
+	if (got < 0) s->err = 1, got = 0;
+	return (int)got;
+}
+
+KSEQ_INIT(seqsrc *, seqsrc_read)
+
+enum { N_KEEP, N_SPLIT, N_DROP };
+
+typedef struct {
+	int k, stride, level, threads, n_mode, label_from_header, skip_short;
+	long chunk, min_len;
+	const char *out, *region;
+	int n_labels;
+	char **labels; /* -l, one for all inputs or one per input */
+} opts_t;
+
+typedef struct {
+	gu_tokwriter *w;
+	uint32_t *tok;
+	size_t tok_cap;
+	uint64_t n_seq, n_rec, n_tok, n_bases, n_short, n_dropped;
+} state_t;
+
+static void usage(FILE *fp, const opts_t *o)
+{
+	fprintf(fp,
+		"Usage: fa2kmer [options] [FILE...]\n"
+		"Tokenise FASTA/FASTQ (plain, gzip or BGZF; '-' or none for stdin) into a k-mer token\n"
+		"stream (man 5 tokstream) on stdout or -o FILE.\n\n"
+		"Tokens:\n"
+		"  -k INT           k-mer length, 1..%d [%d]\n"
+		"  -s INT           stride between k-mer starts [%d]\n"
+		"Records:\n"
+		"  -c, --chunk INT  cut every sequence into records of INT bases (tail kept if >= k) [off]\n"
+		"  -N, --n-mode STR what to do with non-ACGT runs: keep (unknown tokens), split (cut the\n"
+		"                   sequence at every non-ACGT run), drop (drop records holding any) [keep]\n"
+		"  -m, --min-len INT drop records (chunks, pieces) shorter than INT bases [k]\n"
+		"      --skip-short skip input sequences shorter than k instead of failing\n"
+		"  -r, --region STR  only this region (chr:beg-end, 1-based inclusive) via a .fai index\n"
+		"Labels:\n"
+		"  -l, --label STR  label every record; give it once for all inputs or once per input\n"
+		"  -L, --label-from-header  label = header text before the first '|'\n"
+		"Output:\n"
+		"  -o FILE          output file, written atomically [stdout]\n"
+		"  -z INT           zstd level, 0 for a raw stream [%d]\n"
+		"  -t INT           threads for BGZF decompression and zstd [%d]\n"
+		"  -q               quiet: no progress or summary\n"
+		"  -h, --help       this help;  --version  print the version\n",
+		GU_KMAX, o->k, o->stride, o->level, o->threads);
+}
+
+static void emit(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
+{
+	if ((long)len < o->min_len || len < (size_t)o->k) {
+		st->n_dropped++;
+		return;
+	}
+	size_t n = gu_kmer_count(len, o->k, o->stride);
+	if (n > st->tok_cap) {
+		free(st->tok);
+		st->tok_cap = n + n / 4;
+		if (!(st->tok = malloc(st->tok_cap * sizeof *st->tok))) fl_die("out of memory (%zu tokens)", n);
+	}
+	gu_kmer_tokenise(st->tok, seq, len, o->k, o->stride);
+	if (gu_tokw_write(st->w, name, label, st->tok, n) < 0) fl_die("%s", gu_errmsg());
+	st->n_rec++, st->n_tok += n;
+}
+
+static inline int is_acgt(unsigned char c)
+{
+	c &= 0xdf; /* upper case */
+	return c == 'A' || c == 'C' || c == 'G' || c == 'T';
+}
+
+/* Cuts [beg,end) of seq into chunks (or one record) named after the sequence. */
+static void emit_piece(state_t *st, const opts_t *o, const char *name, int label, const char *seq,
+		       size_t beg, size_t end, int whole)
+{
+	char rname[1024];
+	size_t step = o->chunk > 0 ? (size_t)o->chunk : end - beg;
+	if (step == 0) step = 1;
+	for (size_t b = beg; b < end; b += step) {
+		size_t e = b + step < end ? b + step : end;
+		if (o->n_mode == N_DROP) {
+			size_t i = b;
+			while (i < e && is_acgt((unsigned char)seq[i])) i++;
+			if (i < e) {
+				st->n_dropped++;
+				continue;
+			}
+		}
+		if (whole && b == beg && e == end) snprintf(rname, sizeof rname, "%s", name);
+		else snprintf(rname, sizeof rname, "%s:%zu-%zu", name, b, e);
+		emit(st, o, rname, label, seq + b, e - b);
+	}
+}
+
+/* Checks the letters of a sequence (dropping stray CRs) and returns its new length. */
+static size_t clean_seq(const char *file, const char *name, char *s, size_t len)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r') continue;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '.' || c == '*'))
+			fl_die("%s: sequence %s: unexpected character 0x%02x at position %zu", file, name, c, i + 1);
+		s[j++] = (char)c;
+	}
+	return j;
+}
+
+static void process_seq(state_t *st, const opts_t *o, const char *file, const char *name, int label,
+			char *seq, size_t len)
+{
+	len = clean_seq(file, name, seq, len);
+	st->n_seq++, st->n_bases += len;
+	if (len < (size_t)o->k) {
+		if (o->skip_short) {
+			st->n_short++;
+			return;
+		}
+		fl_die("%s: sequence %s: length %zu is shorter than k=%d (use --skip-short to drop such sequences)", file, name, len, o->k);
+	}
+	if (o->n_mode != N_SPLIT) {
+		emit_piece(st, o, name, label, seq, 0, len, 1);
+		return;
+	}
+	size_t i = 0;
+	int whole = 1;
+	for (size_t j = 0; j < len; j++)
+		if (!is_acgt((unsigned char)seq[j])) {
+			whole = 0;
+			break;
+		}
+	while (i < len) {
+		while (i < len && !is_acgt((unsigned char)seq[i])) i++;
+		size_t b = i;
+		while (i < len && is_acgt((unsigned char)seq[i])) i++;
+		if (i > b) emit_piece(st, o, name, label, seq, b, i, whole);
+	}
+}
+
+static int label_for(state_t *st, const opts_t *o, int input, const char *file, const char *name, const char *comment)
+{
+	if (o->label_from_header) {
+		const char *bar = strchr(name, '|');
+		if (!bar) fl_die("%s: sequence %s%s%s: no '|' in the header to take a label from", file, name, comment ? " " : "", comment ? comment : "");
+		char lab[256];
+		size_t n = (size_t)(bar - name);
+		if (n == 0 || n >= sizeof lab) fl_die("%s: sequence %s: empty or overlong label before '|'", file, name);
+		memcpy(lab, name, n);
+		lab[n] = '\0';
+		int id = gu_tokw_label(st->w, lab);
+		if (id < 0) fl_die("%s: sequence %s: %s", file, name, gu_errmsg());
+		return id;
+	}
+	if (o->n_labels == 0) return -1;
+	int id = gu_tokw_label(st->w, o->labels[o->n_labels == 1 ? 0 : input]);
+	if (id < 0) fl_die("%s", gu_errmsg());
+	return id;
+}
+
+static void process_file(state_t *st, const opts_t *o, int input, const char *file)
+{
+	uint64_t seq_before = st->n_seq;
+	if (o->region) {
+		faidx_t *fai = fai_load(file);
+		if (!fai) fl_die("%s: cannot load or build the .fai index for -r (plain or BGZF FASTA needed)", file);
+		hts_pos_t len = 0;
+		char *seq = fai_fetch64(fai, o->region, &len);
+		if (!seq || len < 0) fl_die("%s: cannot fetch region %s", file, o->region);
+		int label = label_for(st, o, input, file, o->region, NULL);
+		process_seq(st, o, file, o->region, label, seq, (size_t)len);
+		free(seq);
+		fai_destroy(fai);
+		return;
+	}
+	seqsrc src = {0};
+	src.fp = strcmp(file, "-") == 0 ? bgzf_dopen(0, "r") : bgzf_open(file, "r");
+	if (!src.fp) fl_die("%s: cannot open: %s", file, strerror(errno));
+	if (o->threads > 1 && bgzf_compression(src.fp) == 2) bgzf_mt(src.fp, o->threads, 64);
+	kseq_t *ks = kseq_init(&src);
+	int ret;
+	while ((ret = kseq_read(ks)) >= 0) {
+		int label = label_for(st, o, input, file, ks->name.s, ks->comment.l ? ks->comment.s : NULL);
+		process_seq(st, o, file, ks->name.s, label, ks->seq.s, ks->seq.l);
+		fl_progress("%llu sequences, %.1f Mb, %llu tokens", (unsigned long long)st->n_seq, st->n_bases / 1e6, (unsigned long long)st->n_tok);
+	}
+	if (src.err) fl_die("%s: read error: truncated or corrupted compressed input", file);
+	if (ret == -2) fl_die("%s: sequence %s: truncated or mismatched quality string (FASTQ)", file, ks->name.s);
+	if (ret < -1) fl_die("%s: malformed input", file);
+	if (bgzf_compression(src.fp) == 2 && bgzf_check_EOF(src.fp) == 0) fl_die("%s: truncated BGZF file (no EOF block)", file);
+	if (st->n_seq == seq_before) {
+		/* no '>' or '@' at all: empty input or not FASTA/FASTQ */
+		fl_die("%s: no FASTA/FASTQ records (empty input or wrong format)", file);
+	}
+	kseq_destroy(ks);
+	if (bgzf_close(src.fp) < 0) fl_die("%s: error closing input", file);
+}
+
+static gu_tokwriter *writer; /* removed on a fatal error, so no partial output is left */
+static void abort_output(void)
+{
+	if (writer) gu_tokw_close(writer, 1);
+	writer = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.k = 3, .stride = 1, .level = 3, .threads = 1, .n_mode = N_KEEP, .min_len = -1, .out = "-"};
+	static const struct option lopts[] = {
+		{"chunk", required_argument, 0, 'c'}, {"n-mode", required_argument, 0, 'N'},
+		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
+		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
+		{"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{0, 0, 0, 0}};
+	fl_init("fa2kmer", argc, argv);
+	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
+	int c;
+	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:l:Lo:z:t:qh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o.k = (int)fl_parse_long(optarg, "-k", 1, GU_KMAX); break;
+		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
+		case 'c': o.chunk = fl_parse_size(optarg, "--chunk", 1, 1L << 40); break;
+		case 'N':
+			if (strcmp(optarg, "keep") == 0) o.n_mode = N_KEEP;
+			else if (strcmp(optarg, "split") == 0) o.n_mode = N_SPLIT;
+			else if (strcmp(optarg, "drop") == 0) o.n_mode = N_DROP;
+			else fl_usage_error("--n-mode: '%s' is not keep, split or drop", optarg);
+			break;
+		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40); break;
+		case 'r': o.region = optarg; break;
+		case 'l':
+			o.labels = realloc(o.labels, (size_t)(o.n_labels + 1) * sizeof *o.labels);
+			if (!o.labels) fl_die("out of memory");
+			o.labels[o.n_labels++] = optarg;
+			break;
+		case 'L': o.label_from_header = 1; break;
+		case 'o': o.out = optarg; break;
+		case 'z': o.level = (int)fl_parse_long(optarg, "-z", 0, 19); break;
+		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
+		case 'q': fl_quiet = 1; break;
+		case 1: o.skip_short = 1; break;
+		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
+		case 2: printf("fa2kmer %s\n", GU_VERSION); fl_close_stdout(); return 0;
+		default: fl_bad_option(argv);
+		}
+	}
+	int n_in = argc - optind;
+	char *stdin_arg[] = {"-"};
+	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
+	if (n_in == 0) n_in = 1;
+	if (o.min_len < 0) o.min_len = o.k;
+	if (o.n_labels > 1 && o.n_labels != n_in) fl_usage_error("-l given %d times for %d inputs (give it once, or once per input)", o.n_labels, n_in);
+	if (o.n_labels && o.label_from_header) fl_usage_error("-l and -L are exclusive");
+	if (o.region && n_in != 1) fl_usage_error("-r needs exactly one input file");
+	if (o.region && strcmp(inputs[0], "-") == 0) fl_usage_error("-r needs an indexed file, not stdin");
+	for (int i = 0; i < n_in; i++)
+		if (strcmp(inputs[i], "-") == 0 && n_in > 1) fl_usage_error("'-' (stdin) cannot be combined with other inputs");
+
+	state_t st = {0};
+	st.w = gu_tokw_open(o.out, o.k, o.stride, o.level, o.threads > 1 ? o.threads - 1 : 0);
+	if (!st.w) fl_die("%s", gu_errmsg());
+	writer = st.w;
+	fl_on_die(abort_output);
+	for (int i = 0; i < n_in; i++) process_file(&st, &o, i, inputs[i]);
+	writer = NULL;
+	if (gu_tokw_close(st.w, 0) < 0) fl_die("%s", gu_errmsg());
+	fl_close_stdout();
+	if (!fl_quiet) {
+		fl_info("%llu sequences (%.3f Mb) -> %llu records, %llu tokens (k=%d, stride=%d)%s", (unsigned long long)st.n_seq,
+			st.n_bases / 1e6, (unsigned long long)st.n_rec, (unsigned long long)st.n_tok, o.k, o.stride, "");
+		if (st.n_short) fl_info("skipped %llu sequences shorter than k", (unsigned long long)st.n_short);
+		if (st.n_dropped) fl_info("dropped %llu records (shorter than --min-len or holding non-ACGT with -N drop)", (unsigned long long)st.n_dropped);
+	}
+	fl_summary();
+	free(st.tok);
+	free(o.labels);
+	return 0;
+}

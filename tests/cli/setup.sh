@@ -1,0 +1,41 @@
+#!/bin/sh
+# Makes the inputs the command tables use, in $T.
+set -eu
+E=$DATA/ecoli/ecoli_promoters.test.fa.gz
+# FASTA inputs
+gzip -dc "$E" | head -n 40 > "$T/small.fa"
+sed 's/$/\r/' "$T/small.fa" > "$T/crlf.fa"
+: > "$T/empty.fa"
+printf 'this is not fasta\n' > "$T/text.txt"
+printf '>s1\nACGTNNACGT\n>tiny\nAC\n' > "$T/short.fa"
+printf '@r1\nACGTACGTAA\n+\nIIIIIIIIII\n@r2\nACGTAC\n+\nIII\n' > "$T/badq.fq"
+printf '@r1\nACGTACGTAA\n+\nIIIIIIIIII\n' > "$T/ok.fq"
+printf '>s1\nACGT ACGT\n' > "$T/space.fa"
+gzip -c "$T/small.fa" > "$T/small.fa.gz"
+gzip -dc "$E" | gzip -c > "$T/full.fa.gz"
+head -c 20000 "$T/full.fa.gz" > "$T/trunc.fa.gz"
+bgzip -c "$T/small.fa" > "$T/small.fa.bgz"
+# a BGZF file without its EOF block, and one cut inside a block
+sz=$(wc -c < "$T/small.fa.bgz")
+head -c $((sz - 28)) "$T/small.fa.bgz" > "$T/noeof.fa.bgz"
+head -c $((sz / 2)) "$T/small.fa.bgz" > "$T/cut.fa.bgz"
+cp "$T/small.fa" "$T/region.fa"
+# token streams
+"$BIN/fa2kmer" -q -k3 -L "$T/small.fa" -o "$T/s.tok"
+"$BIN/fa2kmer" -q -k3 -L -z0 "$T/small.fa" -o "$T/raw.tok"
+"$BIN/fa2kmer" -q -k5 -s2 "$T/small.fa" -o "$T/k5.tok"
+sz=$(wc -c < "$T/raw.tok")
+head -c $((sz - 5)) "$T/raw.tok" > "$T/trunc_raw.tok"
+sz=$(wc -c < "$T/s.tok")
+head -c $((sz - 10)) "$T/s.tok" > "$T/trunc_z.tok"
+# wrong version (byte 5 of a raw stream), flipped byte in the middle (raw and zstd)
+python3 - "$T" <<'PY'
+import sys
+t = sys.argv[1]
+raw = bytearray(open(t + '/raw.tok', 'rb').read())
+v = bytearray(raw); v[4] = 9; open(t + '/version.tok', 'wb').write(v)
+m = bytearray(raw); m[len(m) // 2] ^= 0x40; open(t + '/flip_raw.tok', 'wb').write(m)
+z = bytearray(open(t + '/s.tok', 'rb').read())
+z[len(z) // 2] ^= 0x40; open(t + '/flip_z.tok', 'wb').write(z)
+PY
+: > "$T/empty.tok"

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Independent reference tokeniser for the tests: FASTA (plain or gzip) -> the text of
+`kmervocab dump`, following the reference rule [seq[i:i+k] for i in range(0, len(seq)-k+1, s)].
+
+usage: ref_tokenise.py K S (-L | -l LABEL | -) FILE...
+  -L: label = header text before the first '|';  -l LABEL: one label;  -: no label ('.')
+"""
+import gzip
+import sys
+
+
+def records(path):
+    opener = gzip.open if open(path, 'rb').read(2) == b'\x1f\x8b' else open
+    name, seq = None, []
+    with opener(path, 'rt', newline='') as f:
+        for line in f:
+            line = line.rstrip('\r\n')
+            if line.startswith('>'):
+                if name is not None:
+                    yield name, ''.join(seq)
+                name, seq = line[1:].split()[0], []
+            elif line:
+                seq.append(line)
+    if name is not None:
+        yield name, ''.join(seq)
+
+
+def main():
+    k, s, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    args = sys.argv[4:]
+    label = None
+    if mode == '-l':
+        label, args = args[0], args[1:]
+    out = sys.stdout
+    for path in args:
+        for name, seq in records(path):
+            seq = seq.upper()
+            kmers = [seq[i:i + k] for i in range(0, len(seq) - k + 1, s)]
+            toks = [km if set(km) <= set('ACGT') else 'xxunk' for km in kmers]
+            lab = name.split('|')[0] if mode == '-L' else label if label else '.'
+            out.write('%s\t%s\t%s\n' % (name, lab, ' '.join(toks)))
+
+
+main()
