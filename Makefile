@@ -57,6 +57,7 @@ check: deps
 	$(MAKE) all
 	sh tests/run-unit.sh $(UNITS)
 	sh tests/cli/run.sh
+	sh tests/tokenise.sh
 	sh tests/pipeline.sh
 
 unit: all
