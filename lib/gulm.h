@@ -455,9 +455,14 @@ typedef struct {
 
 /* Gradient of one training call is skipped for every layer group g with bit g of `frozen` set:
  * no gradient is accumulated into its tensors and backward work that nothing trainable needs is
- * not done. LM groups: 0-2 the LSTMs, 3 embedding + decoder bias; classifier groups: 0
- * embedding, 1-3 the LSTMs, 4 the head (the head always trains; its bit is ignored). */
-static inline uint32_t gu_freeze_to_mask(int n) { return n <= 0 ? 0u : ((1u << n) - 1u); }
+ * not done (frozen layers still apply their dropouts). Groups are gu_tensor.group: with 3
+ * layers, LM 0-2 the LSTMs, 3 embedding + decoder bias; classifier 0 embedding, 1-3 the
+ * LSTMs, 4 the head (the head always trains; its bit is ignored). gu_freeze_to_mask(n) is
+ * fastai's freeze_to(n) for n >= 0: groups [0, n) frozen. */
+static inline uint32_t gu_freeze_to_mask(int n)
+{
+	return n <= 0 ? 0u : n >= 32 ? 0xffffffffu : ((1u << n) - 1u);
+}
 
 /* Language-model workspace for fixed (T, B). The hidden state (h, c) of every layer is carried
  * from call to call, detached (truncated BPTT), in train and eval calls alike. */
@@ -495,14 +500,16 @@ void gu_lm_reset_state(gu_lm *w);
  *   mean CE + AR + TAR on the undropped last output. If grad != NULL the gradient of out->loss
  *   is accumulated into grad (m->n_params floats, params layout).
  * Returns GU_OK, GU_EARG (ids out of range, missing rng), or GU_ENUM when the loss is not
- * finite (the gradient is then unspecified). */
+ * finite (nothing is then accumulated into grad; the carried state has advanced). */
 int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int train, gu_rng *rng,
 	       gu_loss *out);
 
 /* Classifier workspace for batches of up to B_max rows. Sequences are run through the encoder
  * in chunks of hp.bptt steps, from a zero state, carrying the detached state between chunks;
- * only the chunks starting after S - hp.max_len (every chunk when max_len <= 0) are pooled and
- * get gradient (REFERENCE-SEMANTICS 6.1). Caches for those chunks grow on demand. */
+ * only the chunks starting after S - max_len (every chunk when max_len <= 0) are pooled and
+ * get gradient (REFERENCE-SEMANTICS 6.1); no gradient crosses a chunk boundary. Activation
+ * caches are kept for the pooled chunks only (train calls with a gradient) and grow on demand:
+ * (In + 6n) floats per layer, row and pooled step, plus 2E for the pooled outputs. */
 typedef struct gu_cls_priv gu_cls_priv;
 typedef struct {
 	/* settings: filled by gu_cls_new from the model's hparams; may be changed between calls */
@@ -511,10 +518,11 @@ typedef struct {
 	float p_hidden, p_input, p_embed, p_weight; /* encoder, effective */
 	float alpha, beta;        /* AR, TAR over the kept last-layer outputs */
 	float bn_momentum, bn_eps; /* 0.1, 1e-5 */
+	int max_len;              /* pool the chunks starting after S - max_len; <= 0: all */
 	uint32_t frozen;          /* layer groups without gradient (see gu_freeze_to_mask) */
 	/* shapes (read-only) */
 	gu_model *m;              /* BatchNorm running statistics are updated in train mode */
-	int B_max, V, E, L, bptt, max_len, n_lin, C;
+	int B_max, V, E, L, bptt, n_lin, C;
 	/* results of the last call (read-only) */
 	int S, B, L_kept;         /* padded length, rows, pooled (kept) steps */
 	float *feat;              /* (B,3E) concat-pooled features */
@@ -525,15 +533,17 @@ typedef struct {
 gu_cls *gu_cls_new(gu_model *m, int B_max);
 void gu_cls_free(gu_cls *w);
 
-/* One classifier call on ids (S,B) time-major, rows left-padded with GU_PAD (a pad step keeps
- * the state at zero and is masked out of the pooling), B <= B_max, every row with at least one
- * non-pad token in the pooled span. labels (B) in [0, C) or NULL (no loss).
+/* One classifier call on ids (S,B) time-major, rows left-padded with GU_PAD, B <= B_max. A pad
+ * step keeps the LSTM state at zero, is masked out of the pooling (a row without a real token
+ * in the pooled span pools to zeros) and gives the pad embedding row no gradient; AR/TAR count
+ * pad steps (their output is 0) as the reference. labels (B) in [0, C) or NULL (no loss).
  * train == 0: no dropout, BatchNorm running statistics, no AR/TAR, no gradient (grad NULL).
  * train != 0: masks drawn from rng (per chunk for the encoder, then the head's), BatchNorm on
  *   batch statistics (running statistics updated); loss = mean CE + AR + TAR; with grad != NULL
  *   (and labels) the gradient is accumulated into grad (m->n_params floats).
  * probs (B,C) receives softmax(logits) when non-NULL.
- * Returns GU_OK, GU_EARG, GU_ENOMEM (growing the caches) or GU_ENUM (loss not finite). */
+ * Returns GU_OK, GU_EARG, GU_ENOMEM (growing the caches) or GU_ENUM (loss not finite; nothing
+ * accumulated). */
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out);
 

@@ -1,0 +1,318 @@
+/* lstm.c: one AWD-LSTM layer, forward and backward over a time-major chunk.
+ *
+ * PyTorch semantics (REFERENCE-SEMANTICS 1.7): a = W_ih x + b_ih + W_hh h + b_hh, gate blocks
+ * i|f|g|o of n rows each; i,f,o = sigmoid, g = tanh; c' = f c + i g; h' = o tanh(c').
+ *
+ * Shapes: x (T,B,In), y (T,B,n), gates (T,B,4n), cells (T,B,n), row (t,b) at (t*B+b)*width.
+ *
+ * Work layout (the layer is GEMM-bound, so the GEMMs are made as large as the recurrence allows):
+ *   forward:  gates = x W_ih^T                       one sgemm, M = T*B
+ *             per step: gates[t] += h_{t-1} W_hh^T   one sgemm, M = B
+ *                       fused pointwise pass: + biases, activations, c_t, h_t
+ *   backward: per step: dh = dy[t] + dgates[t+1] W_hh  one sgemm, M = B
+ *                       fused pointwise pass: dgates[t], dc carry
+ *             after the loop: dW_ih, dW_hh, db, dx as GEMMs over all T*B rows.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "gulm.h"
+
+/* The row kernels rely on restrict parameters to vectorise without run-time alias checks (which
+ * GCC's -O2 cost model refuses); once inlined into the caller GCC loses that restrict, so they
+ * stay out of line. The cell bodies must be inlined into every loop, or the loop holds a call. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NOINLINE
+#define ALWAYS_INLINE inline
+#endif
+
+/* Scratch of the backward: dgates (T,B,4n), the dh and dc carries (B,n) each, and a column-sum
+ * vector (4n) for the biases. */
+size_t gu_lstm_scratch_floats(int T, int B, int n)
+{
+	return (size_t)T * B * 4 * n + 2 * (size_t)B * n + 4 * (size_t)n;
+}
+
+/* ---- pointwise math ------------------------------------------------------------------------
+ * glibc's expf/tanhf are calls the compiler cannot vectorise, and tanhf costs ~30 ns here: with
+ * them the pointwise passes took ~25% of a 1150-wide layer's time. These branch-free versions
+ * are within ~2 ulp of the libm results over the whole range and vectorise at plain -O2 (the
+ * kernels below walk fixed blocks of 8 so GCC's -O2 cost model needs no epilogue or alias
+ * check). Clamps use integer min on the bit pattern because a float compare-and-select is not
+ * if-converted under the default -ftrapping-math. NaN propagates (x - x); +-inf inputs give NaN
+ * too, which only an overflowing GEMM can produce and the trainer's NaN check then catches. */
+
+static ALWAYS_INLINE float exp_fast(float x) /* e^x for |x| <= 87 (clamped beyond), Cephes expf */
+{
+	uint32_t xb, mag;
+	float xc, s;
+	memcpy(&xb, &x, 4);
+	mag = xb & 0x7fffffffu;
+	mag = mag < 0x42ae0000u ? mag : 0x42ae0000u; /* |x| <= 87: 2^k stays a normal float */
+	xb = (xb & 0x80000000u) | mag;
+	memcpy(&xc, &xb, 4);
+	/* k = round(x / ln2) by the 1.5*2^23 trick; r = x - k ln2 in two parts, |r| <= ln2/2 */
+	float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float r = xc - k * 0.693359375f;
+	r = r - k * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	int32_t e = ((int32_t)k + 127) << 23; /* 2^k */
+	memcpy(&s, &e, 4);
+	return p * s + (x - x);
+}
+
+static ALWAYS_INLINE float sigmoid_fast(float a) { return 1.0f / (1.0f + exp_fast(-a)); }
+
+/* Cephes tanhf: an odd polynomial below 0.625, else 1 - 2/(e^2|x| + 1) with the sign of x. */
+static ALWAYS_INLINE float tanh_fast(float x)
+{
+	float ax = fabsf(x), z = x * x;
+	float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+			1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+	float big = copysignf(1.0f - 2.0f / (exp_fast(2.0f * ax) + 1.0f), x);
+	int32_t m = -(int32_t)(ax < 0.625f), sb, bb; /* select by bits: see above */
+	memcpy(&sb, &small, 4), memcpy(&bb, &big, 4);
+	sb = (sb & m) | (bb & ~m);
+	memcpy(&small, &sb, 4);
+	return small;
+}
+
+/* ---- per-row kernels ---------------------------------------------------------------------- */
+
+static void add_row(float *restrict acc, const float *restrict row, int m) /* acc += row (m) */
+{
+	int j = 0;
+	for (; j + 8 <= m; j += 8)
+		for (int k = 0; k < 8; k++)
+			acc[j + k] += row[j + k];
+	for (; j < m; j++)
+		acc[j] += row[j];
+}
+
+/* Forward cell at column j of one row: the pre-activations gi, gf, gg, go (n each) are replaced
+ * by the activations; c (n) and h (n) written. has_prev = 0 means c_{t-1} = 0 (cp unused, may
+ * be NULL). Each gate block is its own restrict pointer: with one (4n) pointer the compiler
+ * could not rule out overlap for small n and would not vectorise at -O2. */
+static ALWAYS_INLINE void cell_fwd(float *restrict gi, float *restrict gf, float *restrict gg,
+				   float *restrict go, float *restrict c, float *restrict h,
+				   const float *restrict cp, const float *restrict bi,
+				   const float *restrict bh, int n, int j, int has_prev)
+{
+	float i = sigmoid_fast(gi[j] + bi[j] + bh[j]);
+	float f = sigmoid_fast(gf[j] + bi[n + j] + bh[n + j]);
+	float g = tanh_fast(gg[j] + bi[2 * n + j] + bh[2 * n + j]);
+	float o = sigmoid_fast(go[j] + bi[3 * n + j] + bh[3 * n + j]);
+	float cc = (has_prev ? f * cp[j] : 0.0f) + i * g;
+	gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+	c[j] = cc;
+	h[j] = o * tanh_fast(cc);
+}
+
+/* One row (b) of the forward pointwise pass over its four gate blocks (n each); cp NULL means
+ * c_{t-1} = 0. The two loops differ only in the constant has_prev: a run-time flag inside the
+ * loop would be a branch, which stops vectorisation. */
+NOINLINE static void row_fwd(float *restrict gi, float *restrict gf, float *restrict gg,
+			     float *restrict go, float *restrict c, float *restrict h,
+			     const float *restrict cp, const float *restrict bi,
+			     const float *restrict bh, int n)
+{
+	int j = 0;
+	if (cp) {
+		for (; j + 8 <= n; j += 8) /* fixed trip count: vectorised at -O2 */
+			for (int k = 0; k < 8; k++)
+				cell_fwd(gi, gf, gg, go, c, h, cp, bi, bh, n, j + k, 1);
+		for (; j < n; j++)
+			cell_fwd(gi, gf, gg, go, c, h, cp, bi, bh, n, j, 1);
+	} else {
+		for (; j + 8 <= n; j += 8)
+			for (int k = 0; k < 8; k++)
+				cell_fwd(gi, gf, gg, go, c, h, cp, bi, bh, n, j + k, 0);
+		for (; j < n; j++)
+			cell_fwd(gi, gf, gg, go, c, h, cp, bi, bh, n, j, 0);
+	}
+}
+
+/* Backward cell at column j of one row. In: activations ai, af, ag, ao (n each), c_t c,
+ * c_{t-1} cp (has_prev), dL/dy_t dy, recurrent dL/dh_t dh, dL/dc_t from step t+1 dc.
+ * Out: dL/d(pre-activation) di, df, dg, dout; dc replaced by dL/dc_{t-1}. */
+static ALWAYS_INLINE void cell_bwd(float *restrict di, float *restrict df, float *restrict dg,
+				   float *restrict dout, float *restrict dc,
+				   const float *restrict ai, const float *restrict af,
+				   const float *restrict ag, const float *restrict ao,
+				   const float *restrict c, const float *restrict cp,
+				   const float *restrict dy, const float *restrict dh, int j,
+				   int has_prev)
+{
+	float i = ai[j], f = af[j], g = ag[j], o = ao[j];
+	float tc = tanh_fast(c[j]); /* recomputed: cheaper than caching another (T,B,n) */
+	float dht = dy[j] + dh[j];
+	float dct = dc[j] + dht * o * (1.0f - tc * tc);
+	di[j] = dct * g * i * (1.0f - i);
+	df[j] = has_prev ? dct * cp[j] * f * (1.0f - f) : 0.0f;
+	dg[j] = dct * i * (1.0f - g * g);
+	dout[j] = dht * tc * o * (1.0f - o);
+	dc[j] = dct * f;
+}
+
+/* One row of the backward pointwise pass; d* are the four blocks (n each) of the row's
+ * pre-activation gradient, a* those of its activations; cp NULL means c_{t-1} = 0. Two loops
+ * for the reason given at row_fwd. */
+NOINLINE static void row_bwd(float *restrict di, float *restrict df, float *restrict dg,
+			     float *restrict dout, float *restrict dc, const float *restrict ai,
+			     const float *restrict af, const float *restrict ag,
+			     const float *restrict ao, const float *restrict c,
+			     const float *restrict cp, const float *restrict dy,
+			     const float *restrict dh, int n)
+{
+	int j = 0;
+	if (cp) {
+		for (; j + 8 <= n; j += 8)
+			for (int k = 0; k < 8; k++)
+				cell_bwd(di, df, dg, dout, dc, ai, af, ag, ao, c, cp, dy, dh, j + k,
+					 1);
+		for (; j < n; j++)
+			cell_bwd(di, df, dg, dout, dc, ai, af, ag, ao, c, cp, dy, dh, j, 1);
+	} else {
+		for (; j + 8 <= n; j += 8)
+			for (int k = 0; k < 8; k++)
+				cell_bwd(di, df, dg, dout, dc, ai, af, ag, ao, c, cp, dy, dh, j + k,
+					 0);
+		for (; j < n; j++)
+			cell_bwd(di, df, dg, dout, dc, ai, af, ag, ao, c, cp, dy, dh, j, 0);
+	}
+}
+
+void gu_lstm_forward(float *y, float *h_last, float *c_last, float *gates, float *cells,
+		     const gu_lstm_w *w, const float *x, const float *h0, const float *c0,
+		     const uint8_t *valid, int T, int B)
+{
+	const int in = w->in, n = w->n, n4 = 4 * n;
+	const float *b_ih = w->b_ih, *b_hh = w->b_hh; /* (4n) each */
+
+	if (T <= 0 || B <= 0)
+		return;
+	/* Input projection of the whole chunk at once: gates (T*B,4n) = x (T*B,in) W_ih^T. The
+	 * biases are added in the pointwise pass, which reads the row anyway. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * B, n4, in, 1.0f, x, in, w->w_ih,
+		    in, 0.0f, gates, n4);
+
+	for (int t = 0; t < T; t++) {
+		float *gt = gates + (size_t)t * B * n4;                     /* (B,4n) */
+		float *ct = cells + (size_t)t * B * n;                      /* (B,n) */
+		float *yt = y + (size_t)t * B * n;                          /* (B,n) */
+		const float *hp = t ? y + (size_t)(t - 1) * B * n : h0;     /* (B,n) or NULL */
+		const float *cp = t ? cells + (size_t)(t - 1) * B * n : c0; /* (B,n) or NULL */
+		const uint8_t *vt = valid ? valid + (size_t)t * B : NULL;   /* (B) or NULL */
+
+		/* Recurrence: gates[t] (B,4n) += h_{t-1} (B,n) W_hh^T; a zero state adds nothing. */
+		if (hp)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n4, n, 1.0f, hp, n,
+				    w->w_hh, n, 1.0f, gt, n4);
+
+		for (int b = 0; b < B; b++) {
+			float *gb = gt + (size_t)b * n4;                          /* (4n) */
+			float *cb = ct + (size_t)b * n, *hb = yt + (size_t)b * n; /* (n) each */
+			row_fwd(gb, gb + n, gb + 2 * n, gb + 3 * n, cb, hb,
+				cp ? cp + (size_t)b * n : NULL, b_ih, b_hh, n);
+			/* A pad step forces h and c to zero (the gates stay; the backward ignores
+			 * them there). */
+			if (vt && !vt[b]) {
+				memset(cb, 0, (size_t)n * sizeof(float));
+				memset(hb, 0, (size_t)n * sizeof(float));
+			}
+		}
+	}
+	if (h_last)
+		memcpy(h_last, y + (size_t)(T - 1) * B * n, (size_t)B * n * sizeof(float));
+	if (c_last)
+		memcpy(c_last, cells + (size_t)(T - 1) * B * n, (size_t)B * n * sizeof(float));
+}
+
+void gu_lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+		      const float *dy, const gu_lstm_w *w, const float *x, const float *y,
+		      const float *gates, const float *cells, const float *h0, const float *c0,
+		      const uint8_t *valid, int T, int B, float *scratch)
+{
+	const int in = w->in, n = w->n, n4 = 4 * n;
+	const size_t TB = (size_t)T * B;
+	float *dgates = scratch;            /* (T,B,4n) gradient w.r.t. the pre-activations */
+	float *dh = dgates + TB * n4;       /* (B,n) recurrent part of dL/dh_t */
+	float *dc = dh + (size_t)B * n;     /* (B,n) dL/dc_t carried from step t+1 */
+	float *colsum = dc + (size_t)B * n; /* (4n) column sums of dgates */
+
+	if (T <= 0 || B <= 0)
+		return;
+	memset(dc, 0, (size_t)B * n * sizeof(float));
+	memset(dh, 0, (size_t)B * n * sizeof(float));
+
+	for (int t = T - 1; t >= 0; t--) {
+		const float *gt = gates + (size_t)t * B * n4;               /* (B,4n) */
+		const float *ct = cells + (size_t)t * B * n;                /* (B,n) */
+		const float *dyt = dy + (size_t)t * B * n;                  /* (B,n) */
+		const float *cp = t ? cells + (size_t)(t - 1) * B * n : c0; /* (B,n) or NULL */
+		const uint8_t *vt = valid ? valid + (size_t)t * B : NULL;   /* (B) or NULL */
+		float *dgt = dgates + (size_t)t * B * n4;                   /* (B,4n) */
+
+		/* dh (B,n) = dgates[t+1] (B,4n) W_hh (4n,n); dy[t] is added in the pointwise pass.
+		 * At t = T-1 it stays zero from the memset before the loop. */
+		if (t < T - 1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n, n4, 1.0f,
+				    dgt + (size_t)B * n4, n4, w->w_hh, n, 0.0f, dh, n);
+
+		for (int b = 0; b < B; b++) {
+			float *db = dgt + (size_t)b * n4;       /* (4n) */
+			float *dcb = dc + (size_t)b * n;        /* (n) */
+			const float *ab = gt + (size_t)b * n4;  /* (4n) */
+			const float *cb = ct + (size_t)b * n;   /* (n) */
+			const float *dyb = dyt + (size_t)b * n; /* (n) */
+			const float *dhb = dh + (size_t)b * n;  /* (n) */
+
+			if (vt && !vt[b]) {
+				/* Pad step: h_t, c_t were forced to zero, so nothing flows through
+				 * (t,b) to the gates or to step t-1. */
+				memset(db, 0, (size_t)n4 * sizeof(float));
+				memset(dcb, 0, (size_t)n * sizeof(float));
+			} else {
+				const float *cpb = cp ? cp + (size_t)b * n : NULL; /* (n) */
+				row_bwd(db, db + n, db + 2 * n, db + 3 * n, dcb, ab, ab + n,
+					ab + 2 * n, ab + 3 * n, cb, cpb, dyb, dhb, n);
+			}
+		}
+	}
+
+	/* Weight gradients over all T*B rows at once. */
+	/* dW_ih (4n,in) += dgates^T (4n,T*B) x (T*B,in) */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n4, in, (int)TB, 1.0f, dgates, n4, x,
+		    in, 1.0f, dw_ih, in);
+	/* dW_hh (4n,n) += dgates[1..T-1]^T y[0..T-2] + dgates[0]^T h0 */
+	if (T > 1)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n4, n, (T - 1) * B, 1.0f,
+			    dgates + (size_t)B * n4, n4, y, n, 1.0f, dw_hh, n);
+	if (h0)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n4, n, B, 1.0f, dgates, n4, h0,
+			    n, 1.0f, dw_hh, n);
+	/* db_ih, db_hh (4n) += column sums of dgates: the same gradient for both parameters.
+	 * Summed once, then added, so both receive exactly the same increment. */
+	memset(colsum, 0, (size_t)n4 * sizeof(float));
+	for (size_t r = 0; r < TB; r++)
+		add_row(colsum, dgates + r * n4, n4);
+	for (int j = 0; j < n4; j++) {
+		db_ih[j] += colsum[j];
+		db_hh[j] += colsum[j];
+	}
+	/* dx (T*B,in) = dgates (T*B,4n) W_ih (4n,in) */
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, in, n4, 1.0f, dgates,
+			    n4, w->w_ih, in, 0.0f, dx, in);
+}
