@@ -547,6 +547,93 @@ void gu_cls_free(gu_cls *w);
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out);
 
+/* ---- classification metrics (metrics.c) ---------------------------------------------------
+ * Binary: truth and pred are 1 (positive) or 0 (negative); pred is the predicted label (argmax
+ * over classes == the positive class), score the predicted probability of the positive class.
+ * Undefined ratios (0/0) are NaN, except: mcc is 0 when its denominator is 0 (sklearn), f1 is
+ * 2tp/(2tp+fp+fn) (= 2PR/(P+R) where defined; 0 when tp == 0 < fp+fn; NaN only when no item is
+ * positive in truth or prediction), roc_auc is NaN when only one class is present. */
+typedef struct {
+	int64_t n, tp, fp, tn, fn;
+	double accuracy;    /* (tp+tn)/n */
+	double sensitivity; /* recall, true positive rate: tp/(tp+fn) */
+	double specificity; /* true negative rate: tn/(tn+fp) */
+	double precision;   /* tp/(tp+fp) */
+	double f1;          /* 2tp/(2tp+fp+fn) */
+	double mcc;         /* (tp*tn-fp*fn)/sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)), 0 if that is 0 */
+	double roc_auc;     /* P(score of a positive > a negative's), ties 1/2 (Mann-Whitney); NaN
+			     * with one class or score == NULL; equals sklearn's roc_auc_score */
+} gu_binary_metrics;
+
+/* Fills *out from n items (score may be NULL: roc_auc NaN). O(n log n).
+ * Returns GU_OK, GU_EARG (a label not 0/1, NULL arrays), GU_ENUM (a NaN score) or GU_ENOMEM;
+ * *out is written only on success. */
+int gu_binary_metrics_compute(gu_binary_metrics *out, const double *score, const int *pred,
+			      const int *truth, size_t n);
+/* Multi-class confusion matrix cm (C,C): cm[t*C + p] counts items of truth t predicted p (rows =
+ * truth, columns = prediction). accuracy (NULL to skip) = trace/n, NaN when n == 0.
+ * Returns GU_OK or GU_EARG (C < 1, a label outside [0, C)); cm is untouched on failure. */
+int gu_confusion(int64_t *cm, double *accuracy, const int *pred, const int *truth, size_t n, int C);
+/* ROC curve for plotting, one point per distinct score: fpr, tpr (and thresh, NULL to skip) get
+ * at most n+1 points, from (0, 0) at thresh +inf down to (1, 1); point k > 0 counts items with
+ * score >= thresh[k] as positive. Returns the number of points, or GU_EARG (NULL arrays, labels
+ * not 0/1, one class only), GU_ENUM (a NaN score), GU_ENOMEM. */
+int64_t gu_roc_curve(double *fpr, double *tpr, double *thresh, const double *score,
+		     const int *truth, size_t n);
+
+/* ---- language-model corpora and batches (lmdata.c) ----------------------------------------
+ * REFERENCE-SEMANTICS 4: each epoch the records are joined in a (shuffled) order, each preceded
+ * by xxbos, into one sequence S of N ids; batch k row b reads S from offset floor(b*N/B) + k*T,
+ * wrapping around the end; nb = ceil(N/(T*B)) batches an epoch. */
+typedef struct {
+	int32_t *ids;     /* (n) vocabulary ids of all records, back to back */
+	size_t n;
+	size_t *start;    /* (n_docs+1): record i is ids[start[i] .. start[i+1]) */
+	size_t n_docs;
+	uint64_t n_unk;   /* tokens that mapped to xxunk (unknown k-mers or not in the vocabulary) */
+} gu_corpus;
+
+/* Reads every record (with at least one token) of the token streams through vocab; the streams'
+ * k and stride must equal the vocabulary's. max_tokens > 0 refuses (GU_ENOMEM, with a message)
+ * a corpus larger than that, before allocating it. */
+int gu_corpus_load(gu_corpus *c, const gu_vocab *v, char *const *paths, int n_paths,
+		   uint64_t max_tokens);
+void gu_corpus_free(gu_corpus *c);
+/* Length N of an epoch sequence: tokens plus one xxbos per record. */
+static inline size_t gu_corpus_epoch_len(const gu_corpus *c) { return c->n + c->n_docs; }
+/* Writes the epoch sequence into S (gu_corpus_epoch_len ids): records in the order perm
+ * (n_docs indices; NULL for file order), each preceded by xxbos. */
+void gu_corpus_epoch(const gu_corpus *c, int32_t *S, const uint32_t *perm);
+/* Batches in an epoch of N ids: ceil(N / (T*B)). */
+int64_t gu_lm_n_batches(size_t N, int B, int T);
+/* Batch k: x[t*B+b] = S[(off_b + k*T + t) mod N], y the next id; off_b = floor(b * (N/B)). */
+void gu_lm_batch(int32_t *x, int32_t *y, const int32_t *S, size_t N, int B, int T, int64_t k);
+
+/* ---- optimiser state over a model (train.c) -------------------------------------------------
+ * One gradient block and two Adam moment blocks of the params layout; per layer group an Adam
+ * step count. A step skips the tensors of frozen groups entirely (no decay, no update), as a
+ * PyTorch optimiser that does not hold them. */
+#define GU_MAX_GROUPS 16
+typedef struct {
+	gu_model *m;
+	float *grad, *adam_m, *adam_v;  /* (m->n_params) each */
+	int64_t step[GU_MAX_GROUPS];    /* Adam steps taken by each group */
+	double wd, beta2, eps;          /* 1e-2, 0.99, 1e-8 */
+	double clip;                    /* global gradient-norm bound, 0 = off */
+} gu_opt;
+
+gu_opt *gu_opt_new(gu_model *m);
+void gu_opt_free(gu_opt *o);
+void gu_opt_zero_grad(gu_opt *o);
+/* Forgets the moments and step counts (what freeze/unfreeze do to the reference's optimiser). */
+void gu_opt_reset(gu_opt *o);
+/* Clips (if o->clip > 0) and applies AdamW to every tensor of the unfrozen groups, group g with
+ * learning rate lr[g]. Returns the gradient norm over the unfrozen groups before clipping
+ * (NaN or inf: nothing was changed, the caller should stop). */
+double gu_opt_step(gu_opt *o, const double *lr, double beta1, uint32_t frozen);
+/* Discriminative rates: lr[g] = lr_max / factor^(n_groups-1-g). */
+void gu_discriminative_lr(double *lr, int n_groups, double lr_max, double factor);
+
 /* ---- logging and progress (log.c) --------------------------------------------------------- */
 
 double gu_realtime(void);  /* seconds since an arbitrary origin */
