@@ -18,13 +18,15 @@ endif
 
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:.c=.o)
-COMMON_OBJ = filters/common.o
-PROGS      = $(patsubst filters/%.c,bin/%,$(filter-out filters/common.c,$(sort $(wildcard filters/*.c))))
+# filters/*.c are programs, except these modules they share
+SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/clsdata.c)
+COMMON_OBJ = $(SHARED_SRC:.c=.o)
+PROGS      = $(patsubst filters/%.c,bin/%,$(filter-out $(SHARED_SRC),$(sort $(wildcard filters/*.c))))
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
 UNITS      = $(UNIT_SRC:.c=)
 BENCH_SRC  = $(sort $(wildcard bench/*.c))
 BENCHES    = $(BENCH_SRC:.c=)
-HDRS       = lib/gulm.h $(wildcard lib/*_priv.h) filters/common.h
+HDRS       = lib/gulm.h $(wildcard lib/*_priv.h) $(wildcard filters/*.h)
 
 .PHONY: all check unit cli pipeline-test demo install clean deps bench fuzz
 .DELETE_ON_ERROR:
