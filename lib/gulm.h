@@ -142,6 +142,12 @@ typedef struct {
  * max_size ids in all, specials included (0 = no limit). */
 gu_vocab *gu_vocab_build(int k, int stride, const uint32_t *codes, const uint64_t *counts, size_t n,
 			 uint64_t unk_count, int64_t max_size, uint64_t min_count);
+/* Counts the k-mers of token streams (all with the same k and stride) and builds the vocabulary
+ * as gu_vocab_build. progress (may be NULL) is called after every record; *n_records and
+ * *n_tokens (may be NULL) receive the totals. */
+gu_vocab *gu_vocab_count(char *const *paths, int n_paths, int64_t max_size, uint64_t min_count,
+			 void (*progress)(uint64_t records, uint64_t tokens, void *arg), void *arg,
+			 uint64_t *n_records, uint64_t *n_tokens);
 gu_vocab *gu_vocab_read(const char *path);
 int gu_vocab_write(const gu_vocab *v, const char *path);
 /* Builds a vocabulary from explicit codes of ids 3.. (used by model readers). */

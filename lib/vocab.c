@@ -120,6 +120,120 @@ gu_vocab *gu_vocab_build(int k, int stride, const uint32_t *codes, const uint64_
 	return v;
 }
 
+/* k-mer counts: dense for k <= DENSE_KMAX, open addressing above */
+typedef struct {
+	int k;
+	uint64_t *dense; /* (4^k + 1) */
+	uint32_t *keys;
+	uint64_t *vals;
+	size_t cap, used;
+	uint64_t unk;
+} counter_t;
+
+static int counter_init(counter_t *c, int k)
+{
+	memset(c, 0, sizeof *c);
+	c->k = k;
+	if (k <= DENSE_KMAX) return (c->dense = gu_calloc((size_t)gu_kmer_unknown(k) + 1, sizeof *c->dense)) ? 0 : GU_ENOMEM;
+	c->cap = 1 << 20;
+	c->keys = gu_malloc(c->cap * sizeof *c->keys);
+	c->vals = gu_calloc(c->cap, sizeof *c->vals);
+	if (!c->keys || !c->vals) return GU_ENOMEM;
+	memset(c->keys, 0xff, c->cap * sizeof *c->keys);
+	return 0;
+}
+
+static int counter_grow(counter_t *c)
+{
+	size_t cap = c->cap * 2;
+	uint32_t *keys = gu_malloc(cap * sizeof *keys);
+	uint64_t *vals = gu_calloc(cap, sizeof *vals);
+	if (!keys || !vals) {
+		free(keys), free(vals);
+		return GU_ENOMEM;
+	}
+	memset(keys, 0xff, cap * sizeof *keys);
+	for (size_t i = 0; i < c->cap; i++) {
+		if (c->keys[i] == UINT32_MAX) continue;
+		size_t h = hash32(c->keys[i]) & (cap - 1);
+		while (keys[h] != UINT32_MAX) h = (h + 1) & (cap - 1);
+		keys[h] = c->keys[i], vals[h] = c->vals[i];
+	}
+	free(c->keys), free(c->vals);
+	c->keys = keys, c->vals = vals, c->cap = cap;
+	return 0;
+}
+
+static int counter_add(counter_t *c, const uint32_t *tok, size_t n)
+{
+	const uint32_t unk = gu_kmer_unknown(c->k);
+	if (c->dense) {
+		for (size_t i = 0; i < n; i++) c->dense[tok[i]]++;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (tok[i] == unk) {
+			c->unk++;
+			continue;
+		}
+		if (2 * (c->used + 1) > c->cap && counter_grow(c) < 0) return GU_ENOMEM;
+		size_t h = hash32(tok[i]) & (c->cap - 1);
+		while (c->keys[h] != UINT32_MAX && c->keys[h] != tok[i]) h = (h + 1) & (c->cap - 1);
+		if (c->keys[h] == UINT32_MAX) c->keys[h] = tok[i], c->used++;
+		c->vals[h]++;
+	}
+	return 0;
+}
+
+gu_vocab *gu_vocab_count(char *const *paths, int n_paths, int64_t max_size, uint64_t min_count,
+			 void (*progress)(uint64_t records, uint64_t tokens, void *arg), void *arg,
+			 uint64_t *n_records, uint64_t *n_tokens)
+{
+	counter_t cnt = {0};
+	int k = 0, stride = 0, ret = 0;
+	uint64_t n_rec = 0, n_tok = 0;
+	gu_vocab *v = NULL;
+	uint32_t *codes = NULL;
+	uint64_t *counts = NULL;
+	for (int f = 0; f < n_paths && ret >= 0; f++) {
+		gu_tokreader *r = gu_tok_open(paths[f]);
+		if (!r) goto out;
+		if (f == 0) {
+			k = gu_tok_k(r), stride = gu_tok_stride(r);
+			ret = counter_init(&cnt, k);
+		} else if (gu_tok_k(r) != k || gu_tok_stride(r) != stride) {
+			ret = gu_err(GU_EARG, "%s: k=%d stride=%d, but %s has k=%d stride=%d", paths[f], gu_tok_k(r), gu_tok_stride(r), paths[0], k, stride);
+		}
+		gu_record rec;
+		while (ret >= 0 && (ret = gu_tok_read(r, &rec)) > 0) {
+			ret = counter_add(&cnt, rec.tok, rec.n);
+			n_rec++, n_tok += rec.n;
+			if (progress) progress(n_rec, n_tok, arg);
+		}
+		gu_tok_close(r);
+	}
+	if (ret < 0) goto out;
+	size_t n = cnt.dense ? (size_t)gu_kmer_unknown(k) : cnt.used, m = 0;
+	codes = gu_malloc((n ? n : 1) * sizeof *codes);
+	counts = gu_malloc((n ? n : 1) * sizeof *counts);
+	if (!codes || !counts) goto out;
+	if (cnt.dense) {
+		for (uint32_t i = 0; i < gu_kmer_unknown(k); i++)
+			if (cnt.dense[i]) codes[m] = i, counts[m++] = cnt.dense[i];
+		cnt.unk = cnt.dense[gu_kmer_unknown(k)];
+	} else {
+		for (size_t i = 0; i < cnt.cap; i++)
+			if (cnt.keys[i] != UINT32_MAX) codes[m] = cnt.keys[i], counts[m++] = cnt.vals[i];
+	}
+	v = gu_vocab_build(k, stride, codes, counts, m, cnt.unk, max_size, min_count);
+	if (n_records) *n_records = n_rec;
+	if (n_tokens) *n_tokens = n_tok;
+out:
+	free(codes), free(counts);
+	free(cnt.dense), free(cnt.keys), free(cnt.vals);
+	return v;
+}
+
 gu_vocab *gu_vocab_from_codes(int k, int stride, const uint32_t *codes, int32_t n_kmers)
 {
 	if (k < 1 || k > GU_KMAX || n_kmers < 0 || n_kmers > INT32_MAX - GU_N_SPECIAL) {

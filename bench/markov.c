@@ -1,0 +1,322 @@
+/* markov.c: the count-based baseline the language models must beat: order-j Markov models of DNA
+ * bases (j = 0..K) with add-one smoothing, counted on training FASTA and scored on a validation
+ * FASTA in bits per base.
+ *
+ *   markov [-k MAXORDER] [-r] [-q] TRAIN.fa[.gz] [TRAIN2...] -V VALID.fa[.gz]
+ *
+ * Counting: cnt[j] holds, for every context of j bases and next base b, the number of (j+1)-base
+ * windows of the training sequence(s) that read ctx.b (index ctx * 4 + b, bases A=0 C=1 G=2 T=3,
+ * first base most significant); windows holding a non-ACGT letter (case folded) are skipped.
+ * One pass over the sequence updates every order from a rolling code of the last K+1 bases.
+ * With -r the reverse complement of every training sequence is counted too.
+ *
+ * Scoring: P(b | ctx) = (cnt[j][ctx.b] + 1) / (sum_b' cnt[j][ctx.b'] + 4). Every order is scored
+ * on the same positions: those whose base and K preceding bases are all ACGT (so the first K bases
+ * of each validation record, and K bases after each non-ACGT letter, are not predicted).
+ * Output (stdout, TSV): order, bits_per_base, predicted_bases; the best order goes to stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <htslib/bgzf.h>
+#include <htslib/hts.h>
+#include <htslib/kseq.h>
+
+#include "gulm.h"
+
+#define PROG "markov"
+#define MAX_ORDER 13 /* order 13: 4^14 uint32 counts = 1.07 GB */
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+static int quiet;
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", PROG);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	exit(EXIT_RUNTIME);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
+	exit(EXIT_USAGE);
+}
+
+static void __attribute__((format(printf, 1, 2))) info(const char *fmt, ...)
+{
+	if (quiet) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+/* kseq reads through this wrapper so a decompression error is seen as an error, not EOF */
+typedef struct {
+	BGZF *fp;
+	int err;
+} seqsrc;
+
+static int seqsrc_read(seqsrc *s, void *buf, int n)
+{
+	ssize_t got = bgzf_read(s->fp, buf, (size_t)n);
+	if (got < 0) s->err = 1, got = 0;
+	return (int)got;
+}
+
+KSEQ_INIT(seqsrc *, seqsrc_read)
+
+typedef struct {
+	int k, revcomp;
+	const char *valid;
+	char **train;
+	int n_train;
+} opts_t;
+
+typedef struct {
+	int k;
+	uint32_t *cnt[MAX_ORDER + 1]; /* cnt[j]: (4^j contexts, 4 next bases) */
+	uint64_t mask[MAX_ORDER + 1]; /* mask[j] = 4^(j+1) - 1: the last j+1 bases of the rolling code */
+	uint64_t n_windows;           /* order-0 windows counted (ACGT bases), bounds every count */
+	double bits[MAX_ORDER + 1];   /* validation: summed -log2 P per order */
+	uint64_t n_pred;              /* validation positions scored */
+} markov_t;
+
+static int8_t base_code[256]; /* A/a=0 C/c=1 G/g=2 T/t=3, anything else -1 */
+
+/* log2 of small integers from a table: scoring calls it twice per position and order */
+#define LOG2_TAB 65536
+static double log2_tab[LOG2_TAB];
+
+static inline double log2_count(uint64_t x) { return x < LOG2_TAB ? log2_tab[x] : log2((double)x); }
+
+static void init_base_code(void)
+{
+	memset(base_code, -1, sizeof base_code);
+	base_code['A'] = base_code['a'] = 0;
+	base_code['C'] = base_code['c'] = 1;
+	base_code['G'] = base_code['g'] = 2;
+	base_code['T'] = base_code['t'] = 3;
+	log2_tab[0] = -INFINITY;
+	for (int i = 1; i < LOG2_TAB; i++) log2_tab[i] = log2((double)i);
+}
+
+static void usage(FILE *fp, const opts_t *o)
+{
+	fprintf(fp,
+		"Usage: %s [options] TRAIN.fa[.gz] [TRAIN2...] -V VALID.fa[.gz]\n"
+		"Order-j Markov models of DNA bases (j = 0..K, add-one smoothing) counted on the training\n"
+		"FASTA and scored on the validation FASTA in bits per base. Windows holding a non-ACGT\n"
+		"letter are skipped; every order is scored on the validation positions whose base and K\n"
+		"preceding bases are ACGT. Prints 'order<TAB>bits_per_base<TAB>predicted_bases' on stdout\n"
+		"and the best order on stderr.\n\n"
+		"  -V FILE     validation FASTA (plain or gzip; required)\n"
+		"  -k INT      highest order K, 0..%d (order j needs 4^(j+1) x 4 bytes) [%d]\n"
+		"  -r          also count the reverse complement of the training sequences\n"
+		"  -q          quiet: errors only on stderr\n"
+		"  -h, --help  this help;  --version  print the version\n",
+		PROG, MAX_ORDER, o->k);
+}
+
+/* Counts every ACGT-only window of length 1..K+1 ending at each base of s. */
+static void count_seq(markov_t *m, const char *s, size_t len)
+{
+	const int kk = m->k + 1;
+	const uint64_t full = m->mask[m->k];
+	uint64_t code = 0;
+	int run = 0; /* ACGT bases ending here, capped at K+1 */
+	for (size_t i = 0; i < len; i++) {
+		int b = base_code[(unsigned char)s[i]];
+		if (b < 0) {
+			run = 0;
+			continue;
+		}
+		code = ((code << 2) | (uint64_t)b) & full;
+		if (run < kk) run++;
+		m->n_windows++;
+		for (int j = 0; j < run; j++) m->cnt[j][code & m->mask[j]]++;
+	}
+}
+
+/* Adds the cost of every position of s with K preceding ACGT bases, for every order. */
+static void score_seq(markov_t *m, const char *s, size_t len)
+{
+	const int kk = m->k + 1;
+	const uint64_t full = m->mask[m->k];
+	uint64_t code = 0;
+	int run = 0;
+	for (size_t i = 0; i < len; i++) {
+		int b = base_code[(unsigned char)s[i]];
+		if (b < 0) {
+			run = 0;
+			continue;
+		}
+		code = ((code << 2) | (uint64_t)b) & full;
+		if (run < kk) run++;
+		if (run < kk) continue;
+		m->n_pred++;
+		for (int j = 0; j <= m->k; j++) {
+			uint64_t idx = code & m->mask[j];
+			const uint32_t *c = m->cnt[j] + (idx & ~(uint64_t)3);
+			uint64_t tot = (uint64_t)c[0] + c[1] + c[2] + c[3];
+			m->bits[j] += log2_count(tot + 4) - log2_count((uint64_t)m->cnt[j][idx] + 1);
+		}
+	}
+}
+
+static void revcomp(char *dst, const char *src, size_t len)
+{
+	static const char comp[4] = {'T', 'G', 'C', 'A'};
+	for (size_t i = 0; i < len; i++) {
+		int b = base_code[(unsigned char)src[len - 1 - i]];
+		dst[i] = b < 0 ? 'N' : comp[b];
+	}
+}
+
+/* Streams the records of file through count_seq (train) or score_seq (!train). */
+static void process_file(markov_t *m, const char *file, int train, int rc)
+{
+	double t0 = gu_realtime();
+	seqsrc src = {0};
+	src.fp = strcmp(file, "-") == 0 ? bgzf_dopen(0, "r") : bgzf_open(file, "r");
+	if (!src.fp) die("%s: cannot open: %s", file, errno ? strerror(errno) : "unreadable");
+	kseq_t *ks = kseq_init(&src);
+	if (!ks) die("out of memory");
+	char *rcbuf = NULL;
+	size_t rc_cap = 0;
+	uint64_t n_rec = 0, n_bases = 0;
+	int ret;
+	while ((ret = kseq_read(ks)) >= 0) {
+		size_t len = ks->seq.l;
+		n_rec++, n_bases += len;
+		if (!train) {
+			score_seq(m, ks->seq.s, len);
+			continue;
+		}
+		/* every count is at most the number of order-0 windows */
+		if (m->n_windows + (uint64_t)len * (rc ? 2 : 1) > UINT32_MAX)
+			die("%s: training data too large for 32-bit counts (over %u bases)", file, UINT32_MAX);
+		count_seq(m, ks->seq.s, len);
+		if (rc) {
+			if (len > rc_cap) {
+				free(rcbuf);
+				rc_cap = len;
+				if (!(rcbuf = malloc(rc_cap))) die("out of memory (%zu bytes)", rc_cap);
+			}
+			revcomp(rcbuf, ks->seq.s, len);
+			count_seq(m, rcbuf, len);
+		}
+	}
+	if (src.err) die("%s: read error: truncated or corrupted compressed input", file);
+	if (ret < -1) die("%s: malformed input", file);
+	if (n_rec == 0) die("%s: no FASTA records (empty input or wrong format)", file);
+	kseq_destroy(ks);
+	free(rcbuf);
+	if (bgzf_close(src.fp) < 0) die("%s: error closing input", file);
+	info("%s %s: %llu records, %.3f Mb in %.1f s", train ? "counted" : "scored", file,
+	     (unsigned long long)n_rec, n_bases / 1e6, gu_realtime() - t0);
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.k = 12};
+	static const struct option lopts[] = {
+		{"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 1}, {0, 0, 0, 0}};
+	hts_set_log_level(HTS_LOG_OFF); /* our messages name the file */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "k:V:rqh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 0 || v > MAX_ORDER)
+				usage_error("-k: '%s' is not an integer in 0..%d", optarg, MAX_ORDER);
+			o.k = (int)v;
+			break;
+		}
+		case 'V':
+			if (o.valid) usage_error("-V given twice");
+			o.valid = optarg;
+			break;
+		case 'r': o.revcomp = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h':
+			usage(stdout, &o);
+			if (fflush(stdout) != 0 || ferror(stdout)) die("error writing to stdout");
+			return 0;
+		case 1: printf("%s %s\n", PROG, GU_VERSION); return 0;
+		default:
+			if (optopt && strchr("kV", optopt)) usage_error("option -%c needs an argument", optopt);
+			else if (optopt) usage_error("invalid option -%c", optopt);
+			else usage_error("unrecognized option '%s'", argv[optind - 1]);
+		}
+	}
+	o.train = argv + optind;
+	o.n_train = argc - optind;
+	if (o.n_train == 0) usage_error("no training FASTA given");
+	if (!o.valid) usage_error("no validation FASTA given (-V FILE)");
+	int n_stdin = strcmp(o.valid, "-") == 0;
+	for (int i = 0; i < o.n_train; i++) n_stdin += strcmp(o.train[i], "-") == 0;
+	if (n_stdin > 1) usage_error("'-' (stdin) can be given only once");
+
+	/* a missing input fails now, not after minutes of counting */
+	for (int i = 0; i <= o.n_train; i++) {
+		const char *f = i < o.n_train ? o.train[i] : o.valid;
+		if (strcmp(f, "-") == 0) continue;
+		BGZF *fp = bgzf_open(f, "r");
+		if (!fp) die("%s: cannot open: %s", f, errno ? strerror(errno) : "unreadable");
+		bgzf_close(fp);
+	}
+
+	double t0 = gu_realtime();
+	init_base_code();
+	markov_t m = {.k = o.k};
+	size_t bytes = 0;
+	for (int j = 0; j <= o.k; j++) {
+		size_t n = (size_t)1 << (2 * (j + 1));
+		m.mask[j] = n - 1;
+		/* calloc: pages of contexts never seen stay unmapped */
+		if (!(m.cnt[j] = calloc(n, sizeof(uint32_t)))) die("out of memory (order %d: %zu bytes)", j, n * sizeof(uint32_t));
+		bytes += n * sizeof(uint32_t);
+	}
+	info("orders 0..%d, %.1f MB of counts%s", o.k, bytes / 1e6, o.revcomp ? ", both strands" : "");
+	for (int i = 0; i < o.n_train; i++) process_file(&m, o.train[i], 1, o.revcomp);
+	process_file(&m, o.valid, 0, 0);
+	if (m.n_pred == 0) die("%s: no position has %d preceding ACGT bases: nothing to score (try a smaller -k)", o.valid, o.k);
+
+	int best = 0;
+	printf("order\tbits_per_base\tpredicted_bases\n");
+	for (int j = 0; j <= o.k; j++) {
+		double bpb = m.bits[j] / (double)m.n_pred;
+		if (bpb < m.bits[best] / (double)m.n_pred) best = j;
+		printf("%d\t%.6f\t%llu\n", j, bpb, (unsigned long long)m.n_pred);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) die("error writing to stdout: %s", strerror(errno));
+	info("best order %d: %.4f bits per base on %llu bases (%llu training windows; %.1f s, peak RSS %.0f MB)", best,
+	     m.bits[best] / (double)m.n_pred, (unsigned long long)m.n_pred, (unsigned long long)m.n_windows,
+	     gu_realtime() - t0, gu_peak_rss_kb() / 1e3);
+	for (int j = 0; j <= o.k; j++) free(m.cnt[j]);
+	return 0;
+}
