@@ -61,6 +61,7 @@ check: deps
 	sh tests/cli/run.sh
 	sh tests/tokenise.sh
 	sh tests/pipeline.sh
+	sh tests/lm_ecoli.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)
