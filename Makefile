@@ -62,6 +62,7 @@ check: deps
 	sh tests/tokenise.sh
 	sh tests/pipeline.sh
 	sh tests/lm_ecoli.sh
+	sh tests/lm_parity.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)
