@@ -63,6 +63,7 @@ check: deps
 	sh tests/pipeline.sh
 	sh tests/lm_ecoli.sh
 	sh tests/lm_parity.sh
+	sh tests/cls_ecoli.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)

@@ -39,3 +39,13 @@ z = bytearray(open(t + '/s.tok', 'rb').read())
 z[len(z) // 2] ^= 0x40; open(t + '/flip_z.tok', 'wb').write(z)
 PY
 : > "$T/empty.tok"
+# classifier inputs (clstrain, clspredict): 40 labelled records of both classes, k=3
+gzip -dc "$E" | head -n 40 > "$T/cls.fa"
+gzip -dc "$E" | tail -n 40 >> "$T/cls.fa"
+"$BIN/fa2kmer" -q -k3 -L "$T/cls.fa" -o "$T/cls.tok"
+"$BIN/fa2kmer" -q -k3 "$T/cls.fa" -o "$T/cls_nolab.tok"
+"$BIN/fa2kmer" -q -k3 -l mystery "$T/cls.fa" -o "$T/cls_mystery.tok"
+"$BIN/fa2kmer" -q -k5 -s2 -L "$T/cls.fa" -o "$T/cls_k5.tok"
+cat "$T/cls.tok" "$T/cls_nolab.tok" > "$T/cls_mixed.tok"
+"$BIN/kmervocab" -q "$T/cls.tok" -o "$T/cls.vocab"
+"$BIN/clstrain" -q --no-pretrain -v "$T/cls.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 3 -o "$T/cls.model" "$T/cls.tok"

@@ -1,0 +1,67 @@
+/* clsdata.h: labelled token streams in memory and the classifier's batches, shared by clstrain
+ * and clspredict (REFERENCE-SEMANTICS 6.5). Errors are reported through fl_die: these helpers
+ * belong to the filters, not to the library. */
+#ifndef GU_CLSDATA_H
+#define GU_CLSDATA_H
+#include <stdint.h>
+
+#include "gulm.h"
+
+/* Records of one or more streams, tokens mapped through a vocabulary. Labels are kept by name
+ * (streams are merged by name) until cd_map_labels gives them class ids. */
+typedef struct {
+	int64_t n;            /* records */
+	int32_t *ids;         /* all records' vocabulary ids, back to back */
+	int64_t *start;       /* (n+1): record i is ids[start[i] .. start[i+1]) */
+	char *names;          /* NUL-terminated names, back to back */
+	int64_t *name_off;    /* (n) */
+	int32_t *file;        /* (n) index into paths, for messages */
+	int32_t *lab;         /* (n) index into lab_names, -1 when the record has none */
+	int32_t *label;       /* (n) class id after cd_map_labels, -1 when none */
+	int n_lab;            /* label names met (union over the streams, by name) */
+	char **lab_names;
+	char **paths;         /* the input paths (not owned) */
+	int n_paths;
+	int64_t n_tok, n_unk; /* tokens, and those that mapped to xxunk */
+	int64_t max_len;      /* longest record */
+	int64_t n_labelled;   /* records with a label */
+} cd_set;
+
+static inline int32_t cd_len(const cd_set *s, int64_t i) { return (int32_t)(s->start[i + 1] - s->start[i]); }
+static inline const char *cd_name(const cd_set *s, int64_t i) { return s->names + s->name_off[i]; }
+
+/* Reads every record of the streams (each path a file or "-") into s, mapping k-mer codes
+ * through v; a stream whose k or stride differ from the vocabulary's is an error (checked as
+ * each stream opens, before its records are read). what names the role in messages
+ * ("training", "validation", "input"). Dies on any error. */
+void cd_load(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what);
+void cd_free(cd_set *s);
+
+/* Gives every record its class id: the index of its label name in classes (n_classes names).
+ * need_label: a record without a label is an error. A label name that is not in classes is
+ * an error naming the file, the record and the known names. Dies on error. */
+void cd_map_labels(cd_set *s, char *const *classes, int n_classes, int need_label);
+
+/* Label names used by at least one record, sorted (strcmp) and unique; *n receives the
+ * count. Free the array; the strings belong to s (valid until cd_free). */
+char **cd_used_labels(const cd_set *s, int *n);
+
+/* Every record index ordered by length, longest first; ties keep input order (SortSampler). */
+void cd_sort_desc(const cd_set *s, uint32_t *order);
+
+/* SortishSampler order for one training epoch with batch size B (bs' = max(1, B/2)): shuffle;
+ * sort blocks of 50 bs' by length, longest first; cut into pieces of bs'; the piece with the
+ * longest first record goes first, the others are shuffled. Returns how many indices form
+ * whole batches of B (the partial last batch is dropped, unless it is the only one). */
+int64_t cd_sortish(const cd_set *s, int B, gu_rng *rng, uint32_t *order);
+
+/* Builds a batch of the nb records rows[0..nb): ids (S,nb) time-major, each row left-padded
+ * with GU_PAD to S = the longest row (at least 1); labels (nb) class ids if labels != NULL.
+ * ids must hold cd_batch_S(...) * nb ids. Returns S. */
+int cd_batch_S(const cd_set *s, const uint32_t *rows, int nb);
+int cd_batch(const cd_set *s, const uint32_t *rows, int nb, int32_t *ids, int32_t *labels);
+
+/* Parses a duration: plain seconds or a number with s, m, h or d ("90", "45m", "1.5h").
+ * A bad value is a usage error naming opt. */
+double cd_parse_duration(const char *s, const char *opt);
+#endif

@@ -1,0 +1,361 @@
+/* clspredict: class probabilities of every record of token streams from a classifier, and the
+ * classification metrics when the records carry labels. */
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clsdata.h"
+#include "common.h"
+
+void openblas_set_num_threads(int);
+
+typedef struct {
+	const char *model, *out, *positive, *metrics, *roc;
+	int B, threads;
+} opts_t;
+
+static void usage(FILE *fp, const opts_t *o)
+{
+	fprintf(fp,
+		"Usage: clspredict -m CLS [options] [STREAM...]\n"
+		"Classify every record of token streams (man 5 tokstream; '-' or none for stdin) with a\n"
+		"classifier made by clstrain. Writes TSV: a header, then per record, in input order,\n"
+		"NAME<TAB>PREDICTED<TAB>P_<LABEL>... (one probability per class, the model's label order).\n"
+		"When records carry labels, prints accuracy, sensitivity, specificity, precision, F1, MCC,\n"
+		"ROC-AUC and the confusion matrix on stderr (metrics over the labelled records).\n\n"
+		"Options:\n"
+		"  -m, --model FILE    classifier model (man 5 ulmmodel) [required]\n"
+		"  -o FILE             predictions TSV, written atomically [stdout]\n"
+		"  -b, --batch INT     records per batch (length-sorted) [%d]\n"
+		"  -t, --threads INT   threads [%d]\n"
+		"      --positive STR  positive class for the binary metrics [the model's first label]\n"
+		"      --metrics FILE  also write the metrics as KEY<TAB>VALUE lines\n"
+		"      --roc FILE      write the ROC curve (fpr, tpr, threshold TSV) of the positive class\n"
+		"  -q                  quiet: no progress, metrics table or summary\n"
+		"  -h, --help          this help;  --version  print the version\n",
+		o->B, o->threads);
+}
+
+/* ---- batched inference over worker threads --------------------------------------------- */
+
+typedef struct {
+	const cd_set *s;
+	gu_model *m;
+	const uint32_t *order; /* records sorted by length, longest first */
+	int B, C;
+	int64_t n_batches;
+	float *probs;          /* (n,C) by record index */
+	atomic_llong next;     /* next batch to take */
+	atomic_llong done_tok;
+	atomic_int failed;
+	pthread_mutex_t mu;
+	char err[512];
+} job_t;
+
+typedef struct {
+	job_t *job;
+	int id;
+} worker_arg;
+
+static void job_fail(job_t *j, const char *msg)
+{
+	pthread_mutex_lock(&j->mu);
+	if (!j->failed) snprintf(j->err, sizeof j->err, "%s", msg);
+	atomic_store(&j->failed, 1);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void *worker(void *arg)
+{
+	worker_arg *wa = arg;
+	job_t *j = wa->job;
+	const cd_set *s = j->s;
+	int B = j->B, C = j->C;
+	gu_cls *w = gu_cls_new(j->m, B);
+	int32_t *ids = malloc((size_t)(s->max_len > 0 ? s->max_len : 1) * (size_t)B * sizeof *ids);
+	float *pb = malloc((size_t)B * (size_t)C * sizeof *pb);
+	if (!w || !ids || !pb) {
+		job_fail(j, w ? "out of memory" : gu_errmsg());
+		goto done;
+	}
+	for (;;) {
+		if (atomic_load(&j->failed)) break;
+		int64_t k = atomic_fetch_add(&j->next, 1);
+		if (k >= j->n_batches) break;
+		const uint32_t *rows = j->order + k * B;
+		int nb = (int)(s->n - k * B < B ? s->n - k * B : B);
+		int S = cd_batch(s, rows, nb, ids, NULL);
+		gu_loss ls;
+		if (gu_cls_step(w, NULL, pb, ids, NULL, S, nb, 0, NULL, &ls) < 0) {
+			job_fail(j, gu_errmsg());
+			break;
+		}
+		int64_t tok = 0;
+		for (int b = 0; b < nb; b++) {
+			memcpy(j->probs + (size_t)rows[b] * C, pb + (size_t)b * C, (size_t)C * sizeof *pb);
+			tok += cd_len(s, rows[b]);
+		}
+		long long done = atomic_fetch_add(&j->done_tok, tok) + tok;
+		if (wa->id == 0)
+			fl_progress("predicting: %lld of %lld batches, %lld of %lld tokens", (long long)k + 1,
+				    (long long)j->n_batches, done, (long long)s->n_tok);
+	}
+done:
+	gu_cls_free(w);
+	free(ids), free(pb);
+	return NULL;
+}
+
+/* Fills probs (n,C); returns the seconds it took. */
+static double predict(const cd_set *s, gu_model *m, int B, int threads, float *probs)
+{
+	job_t j = {.s = s, .m = m, .B = B, .C = m->hp.n_classes, .probs = probs};
+	uint32_t *order = malloc((size_t)s->n * sizeof *order);
+	if (!order) fl_die("out of memory");
+	cd_sort_desc(s, order);
+	j.order = order;
+	j.n_batches = (s->n + B - 1) / B;
+	atomic_init(&j.next, 0), atomic_init(&j.done_tok, 0), atomic_init(&j.failed, 0);
+	pthread_mutex_init(&j.mu, NULL);
+	/* one thread pool at a time: batches in parallel with single-threaded GEMMs, or (a single
+	 * batch) one worker with threaded GEMMs */
+	int workers = (int)(j.n_batches < threads ? j.n_batches : threads);
+	if (workers < 1) workers = 1;
+	openblas_set_num_threads(workers > 1 ? 1 : threads);
+	pthread_t *tid = malloc((size_t)workers * sizeof *tid);
+	worker_arg *args = malloc((size_t)workers * sizeof *args);
+	if (!tid || !args) fl_die("out of memory");
+	double t0 = gu_realtime();
+	int started = 1;
+	for (int i = 0; i < workers; i++) args[i] = (worker_arg){&j, i};
+	for (int i = 1; i < workers; i++, started++)
+		if (pthread_create(&tid[i], NULL, worker, &args[i]) != 0) break;
+	worker(&args[0]);
+	for (int i = 1; i < started; i++) pthread_join(tid[i], NULL);
+	double secs = gu_realtime() - t0;
+	fl_progress_end();
+	if (atomic_load(&j.failed)) fl_die("%s", j.err);
+	pthread_mutex_destroy(&j.mu);
+	free(tid), free(args), free(order);
+	return secs;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static gu_out *outs[3]; /* predictions, metrics, ROC: discarded on a fatal error */
+static void abort_output(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (outs[i]) gu_out_close(outs[i], 1), outs[i] = NULL;
+}
+
+typedef struct {
+	char *buf;
+	size_t n, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int k = vsnprintf(b->buf + b->n, b->cap - b->n, fmt, ap);
+		va_end(ap);
+		if (k < 0) fl_die("formatting error");
+		if ((size_t)k < b->cap - b->n) {
+			b->n += (size_t)k;
+			return;
+		}
+		b->cap = 2 * b->cap + (size_t)k + 4096;
+		if (!(b->buf = realloc(b->buf, b->cap))) fl_die("out of memory");
+	}
+}
+
+/* Writes sb to an atomic output and empties it. */
+static void sb_flush(sbuf *b, gu_out *o)
+{
+	if (b->n && gu_out_write(o, b->buf, b->n) < 0) fl_die("%s", gu_errmsg());
+	b->n = 0;
+}
+
+/* Writes sb to output i and closes it. */
+static void write_close(int i, sbuf *b)
+{
+	sb_flush(b, outs[i]);
+	gu_out *o = outs[i];
+	outs[i] = NULL;
+	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
+}
+
+static void report_metrics(const cd_set *s, const gu_model *m, const float *probs, int pos, const opts_t *o)
+{
+	int C = m->hp.n_classes;
+	size_t n = 0;
+	int *pred = malloc((size_t)s->n * sizeof *pred), *truth = malloc((size_t)s->n * sizeof *truth);
+	int *bpred = malloc((size_t)s->n * sizeof *bpred), *btruth = malloc((size_t)s->n * sizeof *btruth);
+	double *score = malloc((size_t)s->n * sizeof *score);
+	int64_t *cm = calloc((size_t)C * C, sizeof *cm);
+	if (!pred || !truth || !bpred || !btruth || !score || !cm) fl_die("out of memory");
+	for (int64_t i = 0; i < s->n; i++) {
+		if (s->label[i] < 0) continue;
+		const float *p = probs + (size_t)i * C;
+		int am = 0;
+		for (int c = 1; c < C; c++)
+			if (p[c] > p[am]) am = c;
+		pred[n] = am, truth[n] = s->label[i];
+		bpred[n] = am == pos, btruth[n] = s->label[i] == pos, score[n] = p[pos];
+		n++;
+	}
+	gu_binary_metrics bm;
+	double acc;
+	if (gu_binary_metrics_compute(&bm, score, bpred, btruth, n) < 0 ||
+	    gu_confusion(cm, &acc, pred, truth, n, C) < 0)
+		fl_die("metrics: %s", gu_errmsg());
+	const char *keys[] = {"accuracy", "sensitivity", "specificity", "precision", "f1", "mcc", "roc_auc"};
+	double vals[] = {acc, bm.sensitivity, bm.specificity, bm.precision, bm.f1, bm.mcc, bm.roc_auc};
+	sbuf b = {0};
+	if (!fl_quiet) {
+		fl_progress_end();
+		fprintf(stderr, "%s: metrics over %zu labelled records, positive class '%s'%s\n", fl_prog, n,
+			m->labels[pos], n < (size_t)s->n ? " (records without a label skipped)" : "");
+		for (int i = 0; i < 7; i++) fprintf(stderr, "  %-12s %.4f\n", keys[i], vals[i]);
+		fprintf(stderr, "  tp %lld  fp %lld  tn %lld  fn %lld\n", (long long)bm.tp, (long long)bm.fp,
+			(long long)bm.tn, (long long)bm.fn);
+		int wdt = 9;
+		for (int c = 0; c < C; c++)
+			if ((int)strlen(m->labels[c]) > wdt) wdt = (int)strlen(m->labels[c]);
+		fprintf(stderr, "  confusion matrix (rows: truth, columns: predicted)\n  %-*s", wdt, "");
+		for (int c = 0; c < C; c++) fprintf(stderr, " %*s", wdt, m->labels[c]);
+		fputc('\n', stderr);
+		for (int t = 0; t < C; t++) {
+			fprintf(stderr, "  %-*s", wdt, m->labels[t]);
+			for (int c = 0; c < C; c++) fprintf(stderr, " %*lld", wdt, (long long)cm[t * C + c]);
+			fputc('\n', stderr);
+		}
+	}
+	if (o->metrics) {
+		sb_printf(&b, "n\t%zu\npositive\t%s\n", n, m->labels[pos]);
+		for (int i = 0; i < 7; i++) sb_printf(&b, "%s\t%.6f\n", keys[i], vals[i]);
+		sb_printf(&b, "tp\t%lld\nfp\t%lld\ntn\t%lld\nfn\t%lld\n", (long long)bm.tp, (long long)bm.fp,
+			  (long long)bm.tn, (long long)bm.fn);
+		for (int t = 0; t < C; t++)
+			for (int c = 0; c < C; c++)
+				sb_printf(&b, "confusion.%s.%s\t%lld\n", m->labels[t], m->labels[c], (long long)cm[t * C + c]);
+		write_close(1, &b);
+	}
+	if (o->roc) {
+		double *fpr = malloc((n + 1) * sizeof *fpr), *tpr = malloc((n + 1) * sizeof *tpr);
+		double *th = malloc((n + 1) * sizeof *th);
+		if (!fpr || !tpr || !th) fl_die("out of memory");
+		int64_t np = gu_roc_curve(fpr, tpr, th, score, btruth, n);
+		if (np < 0) fl_die("--roc: %s", gu_errmsg());
+		sb_printf(&b, "fpr\ttpr\tthreshold\n");
+		for (int64_t i = 0; i < np; i++) sb_printf(&b, "%.6f\t%.6f\t%.6g\n", fpr[i], tpr[i], th[i]);
+		write_close(2, &b);
+		free(fpr), free(tpr), free(th);
+	}
+	free(b.buf);
+	free(pred), free(truth), free(bpred), free(btruth), free(score), free(cm);
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.out = "-", .B = 64, .threads = 1};
+	static const struct option lopts[] = {
+		{"model", required_argument, 0, 'm'},	{"batch", required_argument, 0, 'b'},
+		{"threads", required_argument, 0, 't'}, {"positive", required_argument, 0, 1},
+		{"metrics", required_argument, 0, 2},	{"roc", required_argument, 0, 3},
+		{"help", no_argument, 0, 'h'},		{"version", no_argument, 0, 4},
+		{0, 0, 0, 0}};
+	fl_init("clspredict", argc, argv);
+	int c;
+	while ((c = getopt_long(argc, argv, "m:o:b:t:qh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.model = optarg; break;
+		case 'o': o.out = optarg; break;
+		case 'b': o.B = (int)fl_parse_long(optarg, "-b", 1, 65536); break;
+		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
+		case 1: o.positive = optarg; break;
+		case 2: o.metrics = optarg; break;
+		case 3: o.roc = optarg; break;
+		case 'q': fl_quiet = 1; break;
+		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
+		case 4: printf("clspredict %s\n", GU_VERSION); fl_close_stdout(); return 0;
+		default: fl_bad_option(argv);
+		}
+	}
+	if (!o.model) fl_usage_error("a classifier is required (-m CLS)");
+	int n_in = argc - optind;
+	char *stdin_arg[] = {"-"};
+	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
+	if (n_in == 0) n_in = 1;
+	for (int i = 0; i < n_in; i++)
+		if (strcmp(inputs[i], "-") == 0 && n_in > 1) fl_usage_error("'-' (stdin) cannot be combined with other inputs");
+
+	gu_model *m = gu_model_read(o.model);
+	if (!m) fl_die("%s", gu_errmsg());
+	if (m->hp.kind != GU_MODEL_CLS)
+		fl_die("%s: a language model, not a classifier (make one with clstrain)", o.model);
+	int C = m->hp.n_classes, pos = 0;
+	if (o.positive) {
+		pos = -1;
+		for (int i = 0; i < C; i++)
+			if (strcmp(m->labels[i], o.positive) == 0) pos = i;
+		if (pos < 0) fl_die("--positive: '%s' is not one of the model's labels", o.positive);
+	}
+
+	/* everything is read and checked before any work */
+	cd_set s;
+	cd_load(&s, inputs, n_in, m->vocab, "input");
+	if (s.n == 0) fl_die("%s: no records", inputs[0]);
+	cd_map_labels(&s, m->labels, C, 0);
+	if ((o.metrics || o.roc) && s.n_labelled == 0)
+		fl_die("%s needs labelled records, but no record carries a label", o.metrics ? "--metrics" : "--roc");
+	if (o.roc) {
+		int has[2] = {0, 0};
+		for (int64_t i = 0; i < s.n; i++)
+			if (s.label[i] >= 0) has[s.label[i] == pos] = 1;
+		if (!has[0] || !has[1]) fl_die("--roc needs labelled records of both the positive and another class");
+	}
+	fl_on_die(abort_output);
+	const char *paths[3] = {o.out, o.metrics, o.roc};
+	for (int i = 0; i < 3; i++)
+		if (paths[i] && !(outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
+
+	float *probs = malloc((size_t)s.n * (size_t)C * sizeof *probs);
+	if (!probs) fl_die("out of memory");
+	double secs = predict(&s, m, o.B, o.threads, probs);
+
+	sbuf b = {0};
+	sb_printf(&b, "name\tpredicted");
+	for (int i = 0; i < C; i++) sb_printf(&b, "\tp_%s", m->labels[i]);
+	sb_printf(&b, "\n");
+	for (int64_t i = 0; i < s.n; i++) {
+		const float *p = probs + (size_t)i * C;
+		int am = 0;
+		for (int k = 1; k < C; k++)
+			if (p[k] > p[am]) am = k;
+		sb_printf(&b, "%s\t%s", cd_name(&s, i), m->labels[am]);
+		for (int k = 0; k < C; k++) sb_printf(&b, "\t%.6g", p[k]);
+		sb_printf(&b, "\n");
+		if (b.n > (1 << 20)) sb_flush(&b, outs[0]);
+	}
+	sb_flush(&b, outs[0]);
+	free(b.buf);
+	if (s.n_labelled > 0) report_metrics(&s, m, probs, pos, &o);
+	b = (sbuf){0};
+	write_close(0, &b);
+	fl_close_stdout();
+	fl_info("%lld records, %lld tokens (%lld unknown) in %.2f s: %.0f tokens/s, %d threads, batch %d",
+		(long long)s.n, (long long)s.n_tok, (long long)s.n_unk, secs, secs > 0 ? s.n_tok / secs : 0.0,
+		o.threads, o.B);
+	fl_summary();
+	free(probs);
+	cd_free(&s);
+	gu_model_free(m);
+	return 0;
+}

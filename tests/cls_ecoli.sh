@@ -1,0 +1,34 @@
+#!/bin/sh
+# A short real-data run of clstrain and clspredict on E. coli promoters: a subset (every 4th
+# training record, every 3rd validation record, every 4th test record), k=5 stride 2, a tiny
+# classifier from scratch (--no-pretrain, E=32 H=64, no dropout, one stage of 10 epochs), fixed
+# seed. Asserts that the test accuracy is clearly above chance (>= 0.65) and that the accuracy
+# clspredict reports equals the one recomputed from its TSV. About 15-20 s on 2 cores.
+set -eu
+cd "$(dirname "$0")/.."
+BIN=$(pwd)/bin
+DATA=${DATA:-$(cd ../shared/data 2>/dev/null && pwd)}
+T=$(pwd)/tests/tmp/cls_ecoli
+rm -rf "$T" && mkdir -p "$T"
+E=$DATA/ecoli
+# every n-th record of a two-line-per-record FASTA
+sub() { gzip -dc "$1" | awk -v e="$2" 'NR % 2 == 1 { h = $0; next } { if (++i % e == 0) print h "\n" $0 }'; }
+sub "$E/ecoli_promoters.train.fa.gz" 4 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/train.tok"
+sub "$E/ecoli_promoters.valid.fa.gz" 3 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/valid.tok"
+sub "$E/ecoli_promoters.test.fa.gz" 4 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/test.tok"
+"$BIN/kmervocab" -q -o "$T/vocab.tsv" "$T/train.tok"
+"$BIN/clstrain" -q --no-pretrain -v "$T/vocab.tsv" -E 32 -H 64 --drop-mult 0 -b 32 \
+	--stages all:10:1e-2 --seed 1 -V "$T/valid.tok" --log "$T/log.tsv" -o "$T/cls.model" "$T/train.tok"
+test "$(wc -l < "$T/log.tsv")" -eq 11 || { echo "cls_ecoli: log has not 10 epochs"; exit 1; }
+"$BIN/clspredict" -q -m "$T/cls.model" --metrics "$T/metrics.tsv" --roc "$T/roc.tsv" "$T/test.tok" > "$T/pred.tsv"
+"$BIN/kmervocab" dump "$T/test.tok" | cut -f1,2 > "$T/truth.tsv"
+n=$(wc -l < "$T/truth.tsv")
+test "$(wc -l < "$T/pred.tsv")" -eq $((n + 1)) || { echo "cls_ecoli: $n records but $(wc -l < "$T/pred.tsv") lines"; exit 1; }
+# input order, and the accuracy recomputed from the TSV
+acc=$(tail -n +2 "$T/pred.tsv" | paste - "$T/truth.tsv" | awk -F'\t' -v c="$(head -1 "$T/pred.tsv" | awk -F'\t' '{ print NF }')" '
+	$1 != $(c + 1) { print "order"; exit } { n++; ok += $2 == $(c + 2) } END { if (n) printf "%.6f\n", ok / n }')
+rep=$(awk -F'\t' '$1 == "accuracy" { print $2 }' "$T/metrics.tsv")
+echo "cls_ecoli: test accuracy $rep (recomputed $acc), ROC-AUC $(awk -F'\t' '$1 == "roc_auc" { print $2 }' "$T/metrics.tsv"), $n records"
+test "$acc" = "$rep" || { echo "cls_ecoli: reported accuracy $rep != recomputed $acc"; exit 1; }
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' || { echo "cls_ecoli: accuracy $acc below 0.65"; exit 1; }
+echo "cls_ecoli: ok"
