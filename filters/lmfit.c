@@ -366,7 +366,8 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			if (o->time_budget > 0 && !st->sched_fixed && (steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget)) {
 				double per_step = (now - t_rate) / (double)rate_steps;
 				double valid_cost = f.vS ? per_step / 3.0 * (double)f.vN / tok_per_step : 0; /* eval ~1/3 of a step */
-				double n_valid = st->n_epochs < 1000000 ? (double)st->n_epochs : 1 + (o->time_budget / per_step) / (double)nb;
+				/* validations to come: one per epoch that fits, and one at the end */
+				double n_valid = 1 + fmin((double)st->n_epochs, (o->time_budget / per_step) / (double)nb);
 				double left = o->time_budget - st->elapsed - valid_cost * n_valid;
 				int64_t fit = st->step + (int64_t)(left > 0 ? left / per_step : 0);
 				if (fit < st->step + 1) fit = st->step + 1;

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Writes docs/results.md and its figures from the outputs of the pipelines (never by hand):
+#   pipelines/report.sh [OUT]      (OUT defaults to pipelines/out)
+# Each experiment folder that holds a results.tsv gets its section; gnuplot draws the curves
+# from the --log TSVs and the ROC files of clspredict.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$top/pipelines/out}
+doc=$top/docs/results.md
+fig=$top/docs/fig
+mkdir -p "$fig"
+
+md_table() { # TSV -> markdown table
+	awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" }; print h; print s; next }
+		{ r = "|"; for (i = 1; i <= NF; i++) r = r " " $i " |"; print r }' "$1"
+}
+machine="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB"
+
+plot_curves() { # title, ylabel, column, output png, then label=file pairs
+	local title=$1 ylabel=$2 col=$3 png=$4
+	shift 4
+	local cmd="set terminal pngcairo size 900,540 font 'sans,11'; set output '$png'; set title '$title';"
+	cmd+=" set xlabel 'training time (s)'; set ylabel '$ylabel'; set key outside right; set grid; set datafile missing 'nan';"
+	cmd+=" plot"
+	local sep=""
+	for pair in "$@"; do
+		local label=${pair%%=*} file=${pair#*=}
+		cmd+="$sep '$file' using 10:(\$$col) every ::1 with linespoints title '$label'"
+		sep=","
+	done
+	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
+}
+
+plot_roc() { # title, output png, then label=file pairs
+	local title=$1 png=$2
+	shift 2
+	local cmd="set terminal pngcairo size 640,600 font 'sans,11'; set output '$png'; set title '$title';"
+	cmd+=" set xlabel 'false positive rate'; set ylabel 'true positive rate'; set key bottom right; set grid; set size square;"
+	cmd+=" plot x with lines dt 2 lc rgb 'gray' notitle"
+	for pair in "$@"; do
+		local label=${pair%%=*} file=${pair#*=}
+		cmd+=", '$file' using 1:2 every ::1 with lines lw 2 title '$label'"
+	done
+	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
+}
+
+{
+	echo "# Results"
+	echo
+	echo "Made by \`pipelines/report.sh\` from the outputs of the committed pipelines on $(date -u +%Y-%m-%d)"
+	echo "(machine: $machine). Re-run a pipeline, then this script, to reproduce a table; training"
+	echo "runs under a wall-clock budget, so numbers move with the machine's speed and load."
+	echo
+
+	for exp in demo ecoli; do
+		d=$out/$exp
+		[ -s "$d/results.tsv" ] || continue
+		echo "## E. coli promoters ($exp: \`make -C pipelines $exp\`)"
+		echo
+		echo "Test set: 412 promoters, 416 non-promoters (150 bp, k=5 stride 2). Positive class: promoter."
+		echo "The reference's numbers come from its own split, GPU training and E=400/H=1150 models."
+		echo
+		md_table "$d/results.tsv"
+		echo
+		for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do
+			[ -s "$f" ] || continue
+			n=$(basename "$f" .log.tsv)
+			echo "- \`$n\`: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, last validation loss %s nats/token (%s bits/base)", $1, $10, $5, $8 }')"
+		done
+		for f in "$d"/cls.*.log.tsv; do
+			[ -s "$f" ] || continue
+			echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
+		done
+		echo
+		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "validation loss (nats/token)" 5 "$fig/$exp-lm.png" \
+			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f"; done)
+		plot_roc "E. coli promoters, test set ($exp)" "$fig/$exp-roc.png" \
+			$(for f in "$d"/cls.*.test.roc; do [ -s "$f" ] && echo "$(basename "$f" .test.roc)=$f"; done)
+		echo "![LM validation loss]($(basename "$fig")/$exp-lm.png)"
+		echo "![ROC curves]($(basename "$fig")/$exp-roc.png)"
+		echo
+	done
+
+	d=$out/human
+	if [ -s "$d/results.tsv" ]; then
+		echo "## Human language models (\`make -C pipelines human\`)"
+		echo
+		echo "Trained on chr20 (2 kb records cut at N runs) with the same wall-clock budget each;"
+		echo "validated on the fixed chrX slice (2,500 N-free 2 kb chunks). Bits per base = loss / ln 2 /"
+		echo "stride. The Markov column is the best add-one order-k model counted on chr20 and its reverse"
+		echo "complement (\`bench/markov -k 12 -r\`). Reference: whole genome, GPU."
+		echo
+		md_table "$d/results.tsv"
+		echo
+		plot_curves "Human LMs: validation bits per base" "bits per base" 8 "$fig/human-lm.png" \
+			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f"; done)
+		echo "![Human LM validation curves]($(basename "$fig")/human-lm.png)"
+		echo
+	fi
+
+	d=$out/lncrna
+	if [ -s "$d/results.tsv" ]; then
+		echo "## lncRNA vs mRNA (\`make -C pipelines lncrna\`)"
+		echo
+		echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
+		echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
+		echo "models measured on these splits (ORF length/coverage, Fickett and hexamer scores, k-mer spectra)."
+		echo
+		md_table "$d/results.tsv"
+		echo
+		for s in test challenge mouse; do
+			plot_roc "lncRNA vs mRNA: $s" "$fig/lncrna-roc-$s.png" \
+				$(for f in "$d"/cls.*."$s".roc; do [ -s "$f" ] && echo "$(basename "$f" ."$s".roc | sed 's/^cls\.//')=$f"; done)
+			echo "![ROC $s]($(basename "$fig")/lncrna-roc-$s.png)"
+		done
+		echo
+	fi
+} > "$doc"
+echo "report: wrote $doc" >&2
