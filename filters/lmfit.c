@@ -231,6 +231,20 @@ static void validate(fit_t *f)
 		f->vloss.ce / log(2.0) / f->m->hp.stride);
 }
 
+/* What a run that stops on a non-finite number leaves behind. */
+static const char *ckpt_note(const char *path)
+{
+	static char buf[4200];
+	FILE *fp = fopen(path, "rb");
+	if (fp) {
+		fclose(fp);
+		snprintf(buf, sizeof buf, "the last good checkpoint %s is kept (try a lower --lr or --clip)", path);
+	} else {
+		snprintf(buf, sizeof buf, "no checkpoint was written yet (try a lower --lr or --clip)");
+	}
+	return buf;
+}
+
 /* Schedule of step t: lr of every group and beta1. */
 static void schedule(const fit_t *f, int64_t t, double *lr, double *beta1)
 {
@@ -348,14 +362,14 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			gu_loss l;
 			int ret = gu_lm_step(f.w, f.opt->grad, f.x, f.y, 1, &f.drop, &l);
 			if (ret == GU_ENUM || !isfinite(l.loss))
-				fl_die("non-finite loss at step %lld (epoch %lld); training stopped, the last checkpoint (%s) is kept", (long long)st->step,
-				       (long long)st->epoch + 1, o->ckpt_path);
+				fl_die("non-finite loss at step %lld (epoch %lld); training stopped, %s", (long long)st->step, (long long)st->epoch + 1,
+				       ckpt_note(o->ckpt_path));
 			if (ret < 0) fl_die("%s", gu_errmsg());
 			schedule(&f, st->step, lr, &beta1);
 			double norm = gu_opt_step(f.opt, lr, beta1, f.w->frozen);
 			if (!isfinite(norm))
-				fl_die("non-finite gradient at step %lld (epoch %lld); training stopped, the last checkpoint (%s) is kept", (long long)st->step,
-				       (long long)st->epoch + 1, o->ckpt_path);
+				fl_die("non-finite gradient at step %lld (epoch %lld); training stopped, %s", (long long)st->step, (long long)st->epoch + 1,
+				       ckpt_note(o->ckpt_path));
 			f.cur_lr = lr[m->n_groups - 1];
 			st->smooth = 0.98 * st->smooth + 0.02 * l.ce, st->smooth_w = 0.98 * st->smooth_w + 0.02;
 			st->step++, steps_this_session++, rate_steps++;

@@ -1,0 +1,30 @@
+#!/bin/sh
+# The E. coli demo pipeline end to end (pipelines/Makefile, target demo) on a subset of the data
+# with tiny models and budgets: it must run through and its classifiers must beat chance.
+set -eu
+DATA=${DATA:-../shared/data}
+T=$(pwd)/tests/tmp/pipeline_demo
+rm -rf "$T" && mkdir -p "$T/data/ecoli" "$T/data/bacteria"
+fail() { echo "FAIL pipeline_demo: $*"; echo "pipeline_demo: 0 passed, 1 failed"; exit 1; }
+# 350 kb of the genome, 1 in 4 promoter records, two other bacteria (first 140 kb each)
+gzip -dc "$DATA/ecoli/ecoli_K12_MG1655.fa.gz" | head -n 5000 | gzip -c > "$T/data/ecoli/ecoli_K12_MG1655.fa.gz"
+for s in train valid test; do
+	gzip -dc "$DATA/ecoli/ecoli_promoters.$s.fa.gz" | awk 'NR % 8 == 1 || NR % 8 == 2' | gzip -c > "$T/data/ecoli/ecoli_promoters.$s.fa.gz"
+done
+for g in saureus_COL vcholerae_H1; do
+	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
+done
+make -s -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=16 EC_H=32 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
+	EC_STAGES=1:1:2e-2,all:5:1e-2 EC_DROP=0 > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }
+cat "$T/out.txt"
+r=$T/demo/results.tsv
+[ "$(wc -l < "$r")" -eq 4 ] || fail "results.tsv should hold a header and 3 rows"
+# every classifier above chance (412/416-balanced test subset: chance is about 0.5)
+awk -F'\t' 'NR > 1 && !($2 > 0.55) { print "accuracy " $2 " of " $1; bad = 1 } END { exit bad }' "$r" || fail "a classifier is not above chance"
+# the metrics agree with the predictions TSV (accuracy recomputed from it)
+tsv=$T/demo/cls.ecoli.test.tsv
+acc=$(awk -F'\t' '$1 == "accuracy" { print $2 }' "$T/demo/cls.ecoli.test.metrics")
+want=$(gzip -dc "$T/data/ecoli/ecoli_promoters.test.fa.gz" | awk '/^>/ { split(substr($1, 2), a, "|"); print a[1] }' > "$T/truth"; \
+	tail -n +2 "$tsv" | cut -f2 | paste - "$T/truth" | awk -F'\t' '{ n++; c += ($1 == $2) } END { printf "%.6f", c / n }')
+awk -v a="$acc" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }' || fail "metrics accuracy $acc, recomputed from the TSV $want"
+echo "pipeline_demo: 2 passed, 0 failed"
