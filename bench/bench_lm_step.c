@@ -1,8 +1,9 @@
 /* bench_lm_step.c: one full LM training step (forward, backward, AdamW over the whole parameter
  * block) of gu_lm_step at V=1028, B=64, T=70 with the reference LM dropouts on, single thread.
- * Prints tokens/s, the achieved GFLOP/s (GEMM work only, see step_flops) next to what a plain
- * large cblas_sgemm reaches here, and the peak RSS. Compare with bench/bench_lm_step.py
- * (PyTorch, same shapes and thread count) run on the same machine.
+ * Prints the median step time and tokens/s, the achieved GFLOP/s (GEMM work only, see
+ * step_flops) next to what cblas_sgemm reaches on the step's largest GEMM shape, and the peak
+ * RSS. Compare with bench/bench_lm_step.py (PyTorch, same shapes and thread count) run on the
+ * same machine; bench/run.sh runs both (make bench).
  *
  * usage: bench_lm_step [steps [small|big|all]]   (default 3 timed steps after 1 warm-up, all)
  */
@@ -30,20 +31,31 @@ static double step_flops(const gu_hparams *hp, int T, int B)
 	return 3 * f;
 }
 
-static double sgemm_rate(void)
+/* cblas_sgemm rate on the step's largest GEMM: the input projection of the widest layer,
+ * (T*B) x 4H x In with In = H (or E with one layer), NoTrans x Trans as lstm.c calls it. */
+static double sgemm_rate(int M, int N, int K, int reps)
 {
-	const int N = 1536;
-	float *a = calloc((size_t)N * N, sizeof(float)), *b = calloc((size_t)N * N, sizeof(float));
-	float *c = calloc((size_t)N * N, sizeof(float));
-	for (size_t i = 0; i < (size_t)N * N; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1, a, N, b, N, 0, c, N);
-	double t0 = gu_realtime();
-	int reps = 3;
-	for (int r = 0; r < reps; r++)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, N, 1, a, N, b, N, 0, c, N);
-	double dt = gu_realtime() - t0;
+	float *a = malloc((size_t)M * K * sizeof(float)), *b = malloc((size_t)N * K * sizeof(float));
+	float *c = malloc((size_t)M * N * sizeof(float));
+	if (!a || !b || !c) return 0;
+	for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+	for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 5) * 0.1f;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+	double best = 1e30;
+	for (int r = 0; r < reps; r++) {
+		double t0 = gu_realtime();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+		double dt = gu_realtime() - t0;
+		if (dt < best) best = dt;
+	}
 	free(a), free(b), free(c);
-	return reps * 2.0 * N * N * N / dt / 1e9;
+	return 2.0 * M * N * K / best / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 static int run(int E, int H, int steps)
@@ -75,27 +87,35 @@ static int run(int E, int H, int steps)
 	for (int i = 0; i < T * B; i++)
 		x[i] = GU_N_SPECIAL + (int32_t)gu_rng_below(&rng, V - GU_N_SPECIAL),
 		y[i] = GU_N_SPECIAL + (int32_t)gu_rng_below(&rng, V - GU_N_SPECIAL);
-	double fl = step_flops(&hp, T, B), best = 1e30, total = 0;
+	double fl = step_flops(&hp, T, B);
+	double *wall = malloc((size_t)steps * sizeof(double)), *cpu = malloc((size_t)steps * sizeof(double));
 	gu_loss ls;
 	for (int s = 0; s <= steps; s++) { /* step 0 is a warm-up */
-		double t0 = gu_realtime();
+		double t0 = gu_realtime(), c0 = gu_cputime();
 		memset(g, 0, m->n_params * sizeof(float));
 		if (gu_lm_step(w, g, x, y, 1, &rng, &ls) < 0) {
 			fprintf(stderr, "bench_lm_step: %s\n", gu_errmsg());
 			return 1;
 		}
 		gu_adamw_step(m->params, g, am, av, m->n_params, 1e-3, 0.9, 0.99, 1e-8, 0.01, s + 1);
-		double dt = gu_realtime() - t0;
-		if (s > 0) {
-			total += dt;
-			if (dt < best) best = dt;
-		}
+		if (s > 0) wall[s - 1] = gu_realtime() - t0, cpu[s - 1] = gu_cputime() - c0;
 	}
-	printf("E=%d H=%d V=%d B=%d T=%d params %.2fM: step %.3f s (best %.3f), %.0f tokens/s, "
-	       "%.1f GFLOP/step, %.1f GFLOP/s, loss %.4f, peak RSS %ld MB\n",
-	       E, H, V, B, T, m->n_params / 1e6, total / steps, best, T * B / (total / steps), fl / 1e9,
-	       fl / (total / steps) / 1e9, ls.loss, gu_peak_rss_kb() / 1024);
+	qsort(wall, (size_t)steps, sizeof *wall, cmp_double);
+	qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
+	double med = steps % 2 ? wall[steps / 2] : (wall[steps / 2 - 1] + wall[steps / 2]) / 2;
+	double cmed = steps % 2 ? cpu[steps / 2] : (cpu[steps / 2 - 1] + cpu[steps / 2]) / 2;
+	/* largest GEMM of the step: the input projection (T*B) x 4n x In of the widest layer */
+	int gm = T * B, gn = 4 * (hp.n_layers > 1 ? H : E), gk = hp.n_layers > 1 ? H : E;
+	if (hp.n_layers > 1 && E > H) gn = 4 * H, gk = E; /* layer 0 is the widest */
+	long rss = gu_peak_rss_kb(); /* before the sgemm test's buffers */
+	double sg = sgemm_rate(gm, gn, gk, 3);
+	printf("E=%d H=%d V=%d B=%d T=%d params %.2fM: step %.3f s median of %d (best %.3f, cpu "
+	       "%.3f), %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, sgemm %dx%dx%d %.1f GFLOP/s "
+	       "(%.0f%%), loss %.4f, peak RSS %ld MB\n",
+	       E, H, V, B, T, m->n_params / 1e6, med, steps, wall[0], cmed, T * B / med, fl / 1e9,
+	       fl / med / 1e9, gm, gn, gk, sg, 100 * fl / med / 1e9 / sg, ls.loss, rss / 1024);
 	fflush(stdout);
+	free(wall), free(cpu);
 	free(g), free(am), free(av), free(x), free(y);
 	gu_lm_free(w);
 	gu_model_free(m);
@@ -108,7 +128,7 @@ int main(int argc, char **argv)
 	const char *which = argc > 2 ? argv[2] : "all";
 	if (steps < 1) steps = 1;
 	openblas_set_num_threads(1);
-	printf("single thread; plain sgemm 1536^3: %.1f GFLOP/s\n", sgemm_rate());
+	printf("single thread (openblas_set_num_threads(1))\n");
 	int rc = 0;
 	if (!strcmp(which, "small") || !strcmp(which, "all")) rc |= run(64, 256, steps);
 	if (!strcmp(which, "big") || !strcmp(which, "all")) rc |= run(400, 1150, steps);

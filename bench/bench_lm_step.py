@@ -4,14 +4,25 @@ CE + AR + TAR, backward, AdamW) at V=1028, B=64, T=70 with the reference LM drop
 (embedding rows, locked input/hidden/output, DropConnect on W_hh; fastai 1.0.50 semantics),
 single thread. Same shapes, same FLOP count formula, so the two print comparable lines.
 
+Reports the median of the timed steps (after one warm-up step), its CPU time (equal to the wall
+time when the run really is single-threaded), tokens/s and the peak RSS.
+
 usage: /usr/bin/python3 bench/bench_lm_step.py [steps [small|big|all]]
 """
+import os
 import resource
+import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+# torch.set_num_threads(1) limits PyTorch's own (OpenMP) pool, not the pthread pool of the
+# OpenBLAS that Debian's torch calls for its GEMMs: without this, OpenBLAS runs its GEMMs on every
+# core and the comparison is not single-threaded. Must be set before the library loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(1)
 V, T, B = 1028, 70, 64
@@ -72,32 +83,33 @@ def run(E, H, steps):
     x = torch.randint(3, V, (T, B))
     y = torch.randint(3, V, (T, B))
     state = [(torch.zeros(1, B, n), torch.zeros(1, B, n)) for n in model.widths]
-    total, best = 0.0, 1e30
+    wall, cpu = [], []
     for s in range(steps + 1):  # step 0 is a warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad()
         logits, out, state = model(x, state)
         ce = F.cross_entropy(logits, y.reshape(-1))
         loss = ce + ALPHA * out.pow(2).mean() + BETA * (out[1:] - out[:-1]).pow(2).mean()
         loss.backward()
         opt.step()
-        dt = time.perf_counter() - t0
         if s > 0:
-            total += dt
-            best = min(best, dt)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    med, cmed = statistics.median(wall), statistics.median(cpu)
     n = sum(p.numel() for p in model.parameters())
     fl = step_flops(E, H)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(f"torch {torch.__version__} E={E} H={H} V={V} B={B} T={T} params {n / 1e6:.2f}M: "
-          f"step {total / steps:.3f} s (best {best:.3f}), {T * B / (total / steps):.0f} tokens/s, "
-          f"{fl / 1e9:.1f} GFLOP/step, {fl / (total / steps) / 1e9:.1f} GFLOP/s, "
+          f"step {med:.3f} s median of {steps} (best {min(wall):.3f}, cpu {cmed:.3f}), "
+          f"{T * B / med:.0f} tokens/s, {fl / 1e9:.1f} GFLOP/step, {fl / med / 1e9:.1f} GFLOP/s, "
           f"loss {loss.item():.4f}, peak RSS {rss} MB", flush=True)
 
 
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     which = sys.argv[2] if len(sys.argv) > 2 else "all"
-    print("single thread (torch.set_num_threads(1))")
+    print(f"single thread (torch.set_num_threads(1), OPENBLAS_NUM_THREADS="
+          f"{os.environ['OPENBLAS_NUM_THREADS']}), torch {torch.__version__}")
     if which in ("small", "all"):
         run(64, 256, steps)
     if which in ("big", "all"):

@@ -259,6 +259,11 @@ size_t gu_lstm_scratch_floats(int T, int B, int n);
 void gu_lstm_forward(float *y, float *h_last, float *c_last, float *gates, float *cells,
 		     const gu_lstm_w *w, const float *x /* (T,B,in) */, const float *h0,
 		     const float *c0, const uint8_t *valid, int T, int B);
+/* The same with caller-provided scratch (gu_lstm_scratch_floats(T,B,n) floats, or NULL): lets
+ * the recurrent GEMM reuse a packed W_hh without allocating (gu_lstm_forward allocates it). */
+void gu_lstm_forward_ws(float *y, float *h_last, float *c_last, float *gates, float *cells,
+			const gu_lstm_w *w, const float *x, const float *h0, const float *c0,
+			const uint8_t *valid, int T, int B, float *scratch);
 
 /* Backward through the chunk (truncated: no gradient leaves through h0/c0).
  * dy (T,B,n) gradient of the loss w.r.t. y. dx (T,B,in) overwritten (NULL to skip);

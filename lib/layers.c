@@ -71,18 +71,46 @@ void gu_embedding_backward(float *dw /* (V,E) */, const float *dout /* (M,E) */,
 
 /* ---- locked dropout and elementwise masks (RS 1.3, 6.3) --------------------------------- */
 
+/* These loops vectorise at -O2 only in this form: restrict pointers (its cost model adds no
+ * run-time alias checks, so the in-place case has its own loop) and fixed blocks of 8 (it adds
+ * no epilogue for an unknown trip count either). */
+static void mul_inplace(float *restrict y, const float *restrict mask, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) y[i + k] *= mask[i + k];
+	for (; i < n; i++) y[i] *= mask[i];
+}
+
+static void mul_into(float *restrict y, const float *restrict x, const float *restrict mask,
+		     size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) y[i + k] = x[i + k] * mask[i + k];
+	for (; i < n; i++) y[i] = x[i] * mask[i];
+}
+
+static void add_into(float *restrict y, const float *restrict x, size_t n) /* y += x */
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) y[i + k] += x[i + k];
+	for (; i < n; i++) y[i] += x[i];
+}
+
 void gu_locked_dropout(float *x /* (T,B,C) */, const float *mask /* (B,C) */, int T, int B, int C)
 {
 	const size_t bc = (size_t)B * (size_t)C;
-	for (int t = 0; t < T; t++) {
-		float *restrict xt = x + (size_t)t * bc;
-		for (size_t i = 0; i < bc; i++) xt[i] *= mask[i];
-	}
+	for (int t = 0; t < T; t++) mul_inplace(x + (size_t)t * bc, mask, bc);
 }
 
 void gu_mul(float *y, const float *x, const float *mask, size_t n)
 {
-	for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+	if (y == x)
+		mul_inplace(y, mask, n);
+	else
+		mul_into(y, x, mask, n);
 }
 
 /* ---- linear ------------------------------------------------------------------------------ */
@@ -132,10 +160,7 @@ void gu_linear_backward(float *dx /* (M,in) */, float *dw /* (out,in) */, float 
 				    x, in, 1.0f, dw, in);
 	}
 	if (db)
-		for (int m = 0; m < M; m++) {
-			const float *restrict g = dy + (size_t)m * out;
-			for (int o = 0; o < out; o++) db[o] += g[o];
-		}
+		for (int m = 0; m < M; m++) add_into(db, dy + (size_t)m * out, (size_t)out);
 }
 
 /* ---- ReLU -------------------------------------------------------------------------------- */
@@ -253,6 +278,87 @@ static float row_max(const float *z, size_t n)
 	return mx;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define XENT_AVX512 1
+/* AVX-512 versions of row_max and exp_shift_sum (16 lanes): each exponential is the same
+ * sequence of float operations as exp_neg4/exp_neg (no fused multiply-add), so it has the same
+ * bits; only the grouping of the sum differs (float rounding). */
+static int xent_avx512_ok(void)
+{
+	static int ok = -1;
+	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	return ok;
+}
+
+__attribute__((target("avx512f"))) static float row_max16(const float *z, size_t n)
+{
+	size_t j = 0;
+	float mx = z[0];
+	if (n >= 16) {
+		__m512 a = _mm512_loadu_ps(z);
+		for (j = 16; j + 16 <= n; j += 16) a = _mm512_max_ps(a, _mm512_loadu_ps(z + j));
+		mx = _mm512_reduce_max_ps(a);
+	}
+	for (; j < n; j++) mx = z[j] > mx ? z[j] : mx;
+	return mx;
+}
+
+__attribute__((target("avx512f"))) static inline __m512 exp_neg16(float *y, const float *x,
+								   __m512 shift)
+{
+	__m512 v = _mm512_sub_ps(_mm512_loadu_ps(x), shift);
+	/* v < LO -> LO; maxps returns its second operand when one is NaN, so NaN stays NaN */
+	v = _mm512_max_ps(_mm512_set1_ps(EXP_LO), v);
+	__m512 t = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(EXP_LOG2E)),
+				 _mm512_set1_ps(EXP_MAGIC));
+	__m512 n = _mm512_sub_ps(t, _mm512_set1_ps(EXP_MAGIC));
+	__m512 r = _mm512_sub_ps(v, _mm512_mul_ps(n, _mm512_set1_ps(EXP_LN2HI)));
+	r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(EXP_LN2LO)));
+	__m512 p = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(EXP_P0), r), _mm512_set1_ps(EXP_P1));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(EXP_P2));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(EXP_P3));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(EXP_P4));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(EXP_P5));
+	p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r),
+			  _mm512_set1_ps(1.0f));
+	__m512i sb = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t),
+							_mm512_set1_epi32(127)), 23);
+	p = _mm512_mul_ps(p, _mm512_castsi512_ps(sb));
+	if (y) _mm512_storeu_ps(y, p);
+	return p;
+}
+
+__attribute__((target("avx512f"))) static double exp_shift_sum16(float *e, const float *z,
+								   size_t n, float shift)
+{
+	size_t j = 0;
+	double sum = 0.0;
+	const __m512 sh = _mm512_set1_ps(shift);
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	for (; j + 32 <= n; j += 32) {
+		acc0 = _mm512_add_ps(acc0, exp_neg16(e ? e + j : NULL, z + j, sh));
+		acc1 = _mm512_add_ps(acc1, exp_neg16(e ? e + j + 16 : NULL, z + j + 16, sh));
+	}
+	if (j + 16 <= n) {
+		acc0 = _mm512_add_ps(acc0, exp_neg16(e ? e + j : NULL, z + j, sh));
+		j += 16;
+	}
+	float l0[16], l1[16];
+	_mm512_storeu_ps(l0, acc0);
+	_mm512_storeu_ps(l1, acc1);
+	for (int k = 0; k < 16; k++) sum += (double)l0[k] + (double)l1[k];
+	for (; j < n; j++) {
+		float v = exp_neg(z[j] - shift);
+		if (e) e[j] = v;
+		sum += v;
+	}
+	return sum;
+}
+#else
+#define XENT_AVX512 0
+#endif
+
 /* Writes exp(z[j] - shift) into e (if non-NULL; may alias z) and returns their sum. */
 static double exp_shift_sum(float *e, const float *z, size_t n, float shift)
 {
@@ -282,6 +388,11 @@ double gu_softmax_xent(float *dlogits /* (M,V) */, const float *logits /* (M,V) 
 	double loss = 0.0;
 	int64_t counted = 0, correct = 0;
 	const size_t v = (size_t)V;
+	float (*rmax)(const float *, size_t) = row_max;
+	double (*esum)(float *, const float *, size_t, float) = exp_shift_sum;
+#if XENT_AVX512
+	if (xent_avx512_ok()) rmax = row_max16, esum = exp_shift_sum16;
+#endif
 	for (int m = 0; m < M; m++) {
 		const float *z = logits + (size_t)m * v;
 		float *dz = dlogits ? dlogits + (size_t)m * v : NULL;
@@ -292,14 +403,14 @@ double gu_softmax_xent(float *dlogits /* (M,V) */, const float *logits /* (M,V) 
 			continue;
 		}
 		/* pass 1: max, for a stable log-sum-exp */
-		const float zmax = row_max(z, v);
+		const float zmax = rmax(z, v);
 		/* argmax (ties to the lowest index) == y iff z[y] is the max and no earlier entry
 		 * equals it; only that rare case needs a scan */
 		int hit = z[y] == zmax;
 		for (int j = 0; hit && j < y; j++) hit = z[j] != zmax;
 		const float zy = z[y]; /* read before dz, which may alias z, is overwritten */
 		/* pass 2: sum of exp(z - max), keeping the exponentials in dz when wanted */
-		const double sum = exp_shift_sum(dz, z, v, zmax);
+		const double sum = esum(dz, z, v, zmax);
 		/* -log p_y = log sum exp(z) - z_y */
 		loss += (double)zmax + log(sum) - (double)zy;
 		counted++;

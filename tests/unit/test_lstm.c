@@ -588,6 +588,12 @@ int main(void)
 	test_gradients(1, 2, 3, 4, 3, 0); /* a single step: dW_hh only through h0 */
 	test_gradients(3, 2, 4, 17, 3, 1); /* vector blocks and a scalar tail */
 	test_gradients(3, 2, 4, 17, 0, 0); /* ... from a zero state */
+	/* B >= 8 takes the packed recurrent GEMM kernel (on AVX-512 machines): row and column
+	 * tails, and 4n = 160 beyond the kernel's depth block of 128 */
+	test_forward(5, 13, 7, 19, 3, 1, 0.5);
+	test_forward(3, 64, 9, 33, 1, 0, 0.5);
+	test_gradients(3, 13, 5, 19, 3, 1);
+	test_gradients(3, 10, 3, 40, 3, 0);
 	test_mask();
 	test_carry(0);
 	test_carry(3);
