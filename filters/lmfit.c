@@ -24,7 +24,7 @@ typedef struct {
 	int32_t B, T, V, n_layers;
 	int64_t epoch, batch, step;  /* current epoch, next batch in it, steps done */
 	int64_t n_total, n_epochs;   /* schedule length (steps), planned epochs */
-	int64_t sched_fixed;         /* n_total fixed from the time budget */
+	int64_t sched_fixed;         /* plans made of n_total from the time budget (0-3) */
 	double elapsed;              /* training seconds so far, over all sessions */
 	double smooth, smooth_w;     /* moving average of the training CE (beta 0.98) */
 	double lr, lr_factor;        /* checked on resume */
@@ -341,7 +341,8 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 	double lr[GU_MAX_GROUPS], beta1;
 	/* elapsed counts everything since the run (all sessions) began: steps, validation, I/O */
 	const double t_session = gu_realtime(), elapsed_before = st->elapsed;
-	double t_ckpt = t_session, t_rate = t_session;
+	double t_ckpt = t_session, t_rate = t_session, t_plan = t_session, valid_secs = 0;
+	int64_t step_plan = st->step;
 	int64_t rate_steps = 0, steps_this_session = 0;
 	const double tok_per_step = (double)B * T;
 	int stop = 0, finished = 0;
@@ -376,17 +377,25 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			double now = gu_realtime();
 			st->elapsed = elapsed_before + (now - t_session);
 			double rate = now > t_rate ? (double)rate_steps * tok_per_step / (now - t_rate) : 0;
-			/* plan the schedule for the time budget once the speed is known */
-			if (o->time_budget > 0 && !st->sched_fixed && (steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget)) {
-				double per_step = (now - t_rate) / (double)rate_steps;
+			/* plan the schedule for the time budget once the speed is known (after 10 steps),
+			 * and plan again at 8% and 20% of the budget while still warming up, from the
+			 * speed since the last plan (the first steps are often slower) */
+			if (o->time_budget > 0 && st->sched_fixed < 3 &&
+			    (st->sched_fixed == 0 ? steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget
+						  : st->elapsed > (st->sched_fixed == 1 ? 0.08 : 0.2) * o->time_budget &&
+							    st->step < (int64_t)(o->pct_start * (double)st->n_total))) {
+				double per_step = (now - t_plan - valid_secs) / (double)(st->step - step_plan);
 				double valid_cost = f.vS ? per_step / 3.0 * (double)f.vN / tok_per_step : 0; /* eval ~1/3 of a step */
-				/* validations to come: one per epoch that fits, and one at the end */
-				double n_valid = 1 + fmin((double)st->n_epochs, (o->time_budget / per_step) / (double)nb);
+				/* validations to come: one per epoch that fits, every --valid-every steps, one at the end */
+				double steps_left = (o->time_budget - st->elapsed) / per_step;
+				double n_valid = 1 + fmin((double)st->n_epochs, (o->time_budget / per_step) / (double)nb) +
+						 (o->valid_every > 0 ? steps_left / (double)o->valid_every : 0);
 				double left = o->time_budget - st->elapsed - valid_cost * n_valid;
 				int64_t fit = st->step + (int64_t)(left > 0 ? left / per_step : 0);
 				if (fit < st->step + 1) fit = st->step + 1;
-				if (fit < st->n_total) st->n_total = fit;
-				st->sched_fixed = 1;
+				st->n_total = fit < st->n_epochs * nb ? fit : st->n_epochs * nb;
+				st->sched_fixed++;
+				t_plan = now, step_plan = st->step, valid_secs = 0;
 				fl_info("time budget %.0f s: %.2f s a step, schedule planned for %lld steps (%.2f epochs)", o->time_budget, per_step,
 					(long long)st->n_total, (double)st->n_total / (double)nb);
 			}
@@ -395,7 +404,9 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 				    rate > 0 ? (double)(st->n_total - st->step) * tok_per_step / rate : 0.0);
 			if (o->log_every > 0 && st->step % o->log_every == 0 && !(o->valid_every > 0 && st->step % o->valid_every == 0)) log_row(&f, rate);
 			if (o->valid_every > 0 && st->step % o->valid_every == 0) {
+				double tv = gu_realtime();
 				validate(&f);
+				valid_secs += gu_realtime() - tv;
 				log_row(&f, rate);
 				st->elapsed = elapsed_before + (gu_realtime() - t_session);
 			}
