@@ -72,11 +72,11 @@ plot_roc() { # title, output png, then label=file pairs
 			echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
 		done
 		echo
-		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "validation loss (nats/token)" 5 "$fig/$exp-lm.png" \
+		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f"; done)
 		plot_roc "E. coli promoters, test set ($exp)" "$fig/$exp-roc.png" \
 			$(for f in "$d"/cls.*.test.roc; do [ -s "$f" ] && echo "$(basename "$f" .test.roc)=$f"; done)
-		echo "![LM validation loss]($(basename "$fig")/$exp-lm.png)"
+		echo "![LM training loss]($(basename "$fig")/$exp-lm.png)"
 		echo "![ROC curves]($(basename "$fig")/$exp-roc.png)"
 		echo
 	done
