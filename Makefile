@@ -64,6 +64,7 @@ check: deps
 	sh tests/lm_ecoli.sh
 	sh tests/lm_parity.sh
 	sh tests/cls_ecoli.sh
+	sh tests/pipeline_demo.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)
