@@ -8,17 +8,25 @@ of equal length (no padding), batches of B, torch.no_grad(), the given number of
 usage: /usr/bin/python3 bench/bench_cls_infer.py E H RECORDS LENGTH BATCH THREADS [V]
 prints: pytorch E=.. H=.. records=.. length=.. batch=.. threads=..: SECONDS s, TOKENS tokens/s
 """
+import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# Hold PyTorch to the requested threads for real: Debian's torch runs its GEMMs in OpenBLAS, whose
+# own thread pool ignores torch.set_num_threads, so the pools are sized before torch is imported.
+_THREADS = sys.argv[6] if len(sys.argv) > 6 else "1"
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = _THREADS
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 E, H, N, LEN, B, THREADS = (int(a) for a in sys.argv[1:7])
 V = int(sys.argv[7]) if len(sys.argv) > 7 else 67
 BPTT, C, NL = 70, 2, 50
 torch.set_num_threads(THREADS)
+torch.set_num_interop_threads(THREADS)
 torch.manual_seed(1)
 
 

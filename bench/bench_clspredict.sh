@@ -34,6 +34,6 @@ run() { # E H RECORDS LENGTH BATCH THREADS
 if [ $# -ge 6 ]; then
 	run "$@"
 else
-	run 64 256 512 280 64 1
+	run 64 256 256 280 64 1
 	run 400 1150 128 140 64 1
 fi

@@ -454,6 +454,22 @@ void gu_st_free(gu_st_file *f);
  * the last layer's E. At most GU_MAX_LAYERS layers. */
 #define GU_MAX_LAYERS 8
 
+/* Inference-only LSTM layer step (lstm.c), for the classifier's eval path: the input
+ * projection is fused into the recurrent GEMM over weights packed once per call, no caches.
+ * gu_lstm_infer_pack_floats(in, n): floats of a packed layer, 0 when this CPU lacks the kernel
+ * (AVX-512F; use gu_lstm_forward_ws). gu_lstm_infer_pack packs w (w->w_hh the raw matrix).
+ * gu_lstm_infer_step: one step of B rows; x row b at x + (xrow ? xrow[b] : b) * ldx (in
+ * floats); hprev (B,n) the previous output or NULL (zero state); c (B,n) the cell state, updated
+ * in place (zero it for a zero state); h (B,n) receives the output (must not be hprev); rows
+ * with valid[b] == 0 (pad) get h = c = 0 (valid NULL: all valid). scratch:
+ * gu_lstm_infer_scratch_floats(B) floats. */
+size_t gu_lstm_infer_pack_floats(int in, int n);
+void gu_lstm_infer_pack(float *pk, const gu_lstm_w *w);
+size_t gu_lstm_infer_scratch_floats(int B);
+void gu_lstm_infer_step(float *h, float *c, const float *pk, int in, int n, const float *x,
+			int ldx, const int32_t *xrow, const float *hprev, const uint8_t *valid,
+			int B, float *scratch);
+
 /* Losses of one call. */
 typedef struct {
 	double loss;     /* ce + ar_tar: the training objective (train mode) */

@@ -486,6 +486,14 @@ struct gu_cls_priv {
 	float *dlogits;          /* (B_max,C) */
 	float *dz1, *dr;         /* (B_max,n_lin) each */
 	float *dz0, *dfeat;      /* (B_max,3E) each */
+	/* eval (inference) path, allocated by the first eval call: gu_lstm_infer_step over
+	 * weights packed once per call, two output buffers per layer (the step's and the previous
+	 * one), the cell state in c; pooled on the fly */
+	int infer;               /* 0: not set up yet, 1: packed kernel, -1: gu_lstm_forward_ws */
+	float *ipack;            /* packed layers, layer l at ipk_off[l] */
+	size_t ipk_off[GU_MAX_LAYERS];
+	float *ih[GU_MAX_LAYERS][2]; /* (B_max,n_l) each */
+	float *iscr;             /* gu_lstm_infer_scratch_floats(B_max) */
 };
 
 void gu_cls_free(gu_cls *w)
@@ -502,6 +510,8 @@ void gu_cls_free(gu_cls *w)
 		free(p->argmax), free(p->last), free(p->x0hat), free(p->rstd0), free(p->mask0);
 		free(p->z0), free(p->r), free(p->x1hat), free(p->rstd1), free(p->mask1), free(p->z1);
 		free(p->dlogits), free(p->dz1), free(p->dr), free(p->dz0), free(p->dfeat);
+		free(p->ipack), free(p->iscr);
+		for (int l = 0; l < GU_MAX_LAYERS; l++) free(p->ih[l][0]), free(p->ih[l][1]);
 		free(p);
 	}
 	free(w->feat), free(w->logits);
@@ -601,6 +611,120 @@ static int cls_reserve(gu_cls *w, int S, int Lk, int nk)
 	return GU_OK;
 }
 
+/* Sets up the eval path on first use: the packed kernel when this CPU has it for every layer. */
+static int cls_infer_setup(gu_cls *w)
+{
+	gu_cls_priv *p = w->p;
+	if (p->infer) return GU_OK;
+	const encoder *e = &p->e;
+	size_t tot = 0;
+	for (int l = 0; l < w->L; l++) {
+		size_t k = gu_lstm_infer_pack_floats(e->in[l], e->n[l]);
+		if (!k) {
+			p->infer = -1;
+			return GU_OK;
+		}
+		p->ipk_off[l] = tot, tot += k;
+	}
+	size_t B = (size_t)w->B_max;
+	if (!(p->ipack = gu_malloc(tot * sizeof(float))) ||
+	    !(p->iscr = gu_malloc(gu_lstm_infer_scratch_floats(w->B_max) * sizeof(float))))
+		return GU_ENOMEM;
+	for (int l = 0; l < w->L; l++)
+		for (int k = 0; k < 2; k++)
+			if (!(p->ih[l][k] = falloc(B * e->n[l]))) return GU_ENOMEM;
+	p->infer = 1;
+	return GU_OK;
+}
+
+/* Running concat pooling for the eval path: while the steps come, feat (B,3E) holds [last,
+ * max, sum] of the valid steps and cnt (B) their number; pool_end turns the sum into the mean.
+ * The same operations in the same order as gu_concat_pool_forward, so the same results. */
+static void pool_begin(float *feat, int32_t *cnt, int B, int E)
+{
+	memset(feat, 0, (size_t)B * 3 * E * sizeof(float));
+	memset(cnt, 0, (size_t)B * sizeof(int32_t));
+}
+
+/* Adds T steps of o (T,B,E) with valid (T,B). */
+static void pool_step(float *feat, int32_t *cnt, const float *o, const uint8_t *valid, int T,
+		      int B, int E)
+{
+	for (int t = 0; t < T; t++)
+		for (int b = 0; b < B; b++) {
+			if (!valid[(size_t)t * B + b]) continue;
+			const float *restrict ot = o + ((size_t)t * B + b) * E;
+			float *restrict fl = feat + (size_t)b * 3 * E, *restrict mx = fl + E,
+					*restrict sm = mx + E;
+			memcpy(fl, ot, (size_t)E * sizeof(float));
+			if (cnt[b]++ == 0)
+				memcpy(mx, ot, (size_t)E * sizeof(float));
+			else
+				for (int c = 0; c < E; c++) mx[c] = ot[c] > mx[c] ? ot[c] : mx[c];
+			for (int c = 0; c < E; c++) sm[c] += ot[c];
+		}
+}
+
+static void pool_end(float *feat, const int32_t *cnt, int B, int E)
+{
+	for (int b = 0; b < B; b++) {
+		if (cnt[b] == 0) continue; /* no valid step: zeros */
+		float *sm = feat + (size_t)b * 3 * E + 2 * E;
+		const float inv = 1.0f / (float)cnt[b];
+		for (int c = 0; c < E; c++) sm[c] *= inv;
+	}
+}
+
+/* Eval encoder and pooling into w->feat: no dropout, no caches, no mask work. Without state
+ * carried across calls and without gradient, the chunking only decides which steps are pooled
+ * (from t_pool on); the packed path runs the layers step by step over the whole sequence. */
+static int cls_eval_encoder(gu_cls *w, const int32_t *ids, int S, int B, int k0)
+{
+	gu_cls_priv *p = w->p;
+	encoder *e = &p->e;
+	int E = w->E, L = w->L, bptt = w->bptt, t_pool = k0 * bptt, rc;
+	int32_t *cnt = p->last;
+	if ((rc = cls_infer_setup(w)) < 0) return rc;
+	pool_begin(w->feat, cnt, B, E);
+	const float *P = w->m->params;
+	if (p->infer > 0) {
+		for (int l = 0; l < L; l++) {
+			gu_lstm_w lw;
+			lstm_weights(e, l, P + e->off_whh[l], &lw);
+			gu_lstm_infer_pack(p->ipack + p->ipk_off[l], &lw);
+			memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
+		}
+		for (int t = 0; t < S; t++) {
+			const uint8_t *vt = p->valid + (size_t)t * B;
+			const float *x = P + e->off_enc;
+			for (int l = 0; l < L; l++) {
+				float *h = p->ih[l][t & 1];
+				const float *hprev = t ? p->ih[l][(t - 1) & 1] : NULL;
+				gu_lstm_infer_step(h, p->c[l], p->ipack + p->ipk_off[l], e->in[l], e->n[l],
+						   x, e->in[l], l ? NULL : ids + (size_t)t * B, hprev, vt, B,
+						   p->iscr);
+				x = h;
+			}
+			if (t >= t_pool) pool_step(w->feat, cnt, x, vt, 1, B, E);
+		}
+	} else {
+		for (int l = 0; l < L; l++) {
+			memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
+			memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
+		}
+		int nc = (S + bptt - 1) / bptt;
+		for (int c = 0; c < nc; c++) {
+			int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+			const uint8_t *vc = p->valid + (size_t)i * B;
+			chunk_forward(e, p->scratch, NULL, p->h, p->c, ids + (size_t)i * B, vc, Tc, B, NULL,
+				      NULL);
+			if (c >= k0) pool_step(w->feat, cnt, p->scratch->y[L - 1], vc, Tc, B, E);
+		}
+	}
+	pool_end(w->feat, cnt, B, E);
+	return GU_OK;
+}
+
 /* Row-wise softmax of z (B,C) into probs. */
 static void softmax_rows(float *probs, const float *z, int B, int C)
 {
@@ -637,29 +761,33 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 		return gu_err(GU_EARG, "gu_cls_step: max_len %d keeps no chunk of %d steps",
 			      w->max_len, S);
 	int Lk = S - k0 * bptt, cache = train && grad;
-	if ((rc = cls_reserve(w, S, Lk, cache ? nc - k0 : 0)) < 0) return rc;
+	if ((rc = cls_reserve(w, S, train ? Lk : 0, cache ? nc - k0 : 0)) < 0) return rc;
 	w->S = S, w->B = B, w->L_kept = Lk;
 	for (size_t i = 0; i < (size_t)S * B; i++) p->valid[i] = ids[i] != GU_PAD;
 
-	/* encoder, chunk by chunk from a zero state */
-	for (int l = 0; l < L; l++) {
-		memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
-		memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
-	}
-	drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
-	for (int c = 0; c < nc; c++) {
-		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
-		chunk *ch = cache && c >= k0 ? p->kept[c - k0] : p->scratch;
-		float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
-		chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B, p->valid + (size_t)i * B, Tc,
-			      B, train ? &d : NULL, rng);
+	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B; /* (Lk,B) */
+	if (train) {
+		/* encoder, chunk by chunk from a zero state, then pooling over the kept outputs */
+		for (int l = 0; l < L; l++) {
+			memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
+			memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
+		}
+		drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
+		for (int c = 0; c < nc; c++) {
+			int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+			chunk *ch = cache && c >= k0 ? p->kept[c - k0] : p->scratch;
+			float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
+			chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B,
+				      p->valid + (size_t)i * B, Tc, B, &d, rng);
+		}
+		gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
+	} else if ((rc = cls_eval_encoder(w, ids, S, B, k0)) < 0) {
+		return rc;
 	}
 
-	/* pooling and head: BN(3E) -> drop -> Linear -> ReLU -> BN(n_lin) -> drop -> Linear */
+	/* head: BN(3E) -> drop -> Linear -> ReLU -> BN(n_lin) -> drop -> Linear */
 	const float *P = w->m->params;
 	float *Bf = w->m->buffers;
-	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B; /* (Lk,B) */
-	gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
 	gu_batchnorm_forward(p->z0, p->x0hat, p->rstd0, w->feat, P + p->bn0_w, P + p->bn0_b,
 			     Bf + p->bn0_rm, Bf + p->bn0_rv, B, F, train, w->bn_momentum, w->bn_eps);
 	int drop0 = train && w->p_output > 0, drop1 = train && w->p_head > 0;

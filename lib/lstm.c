@@ -488,3 +488,241 @@ void gu_lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, in, n4, 1.0f, dgates,
 			    n4, w->w_ih, in, 0.0f, dx, in);
 }
+
+/* ---- inference (eval) path -----------------------------------------------------------------
+ * Classifier inference (lm.c) needs neither activation caches nor a gradient, and its weights
+ * are fixed for a whole call. So a layer runs one step at a time with the input projection
+ * fused into the recurrent GEMM: gates (B,4n) = [x_t | h_{t-1}] [W_ih | W_hh]^T, K = in + n,
+ * from weights packed once per call. The packed columns interleave the gates: panel q holds
+ * i|f|g|o of the 16 units 16q..16q+15 (64 columns), so the pointwise cell update of a tile runs
+ * as soon as its last depth block is summed, while it is in L1, and neither the (T,B,4n) gates
+ * nor the (T,B,n) cells are ever stored. x rows may be gathered by index (the embedding rows
+ * of the step's ids), so the embedding is not copied either. The cell math is the training
+ * path's (same expressions); only the GEMM summation order differs (float rounding), and each
+ * row's result does not depend on B. AVX-512F only; gu_lstm_infer_pack_floats returns 0 on
+ * other CPUs, and callers use gu_lstm_forward_ws instead. */
+#define IK_MR 6  /* rows per kernel call: 6 x 4 = 24 accumulators of 32 */
+#define IK_NU 16 /* units per panel: 4 gates x 16 = 64 columns */
+#define IK_NR (4 * IK_NU)
+#define IK_KC 96 /* depth block: a panel block (96 x 64 floats, 24 KB) stays in L1 */
+
+static size_t ik_panels(int n) { return ((size_t)n + IK_NU - 1) / IK_NU; }
+
+size_t gu_lstm_infer_pack_floats(int in, int n)
+{
+	if (!rg_cpu_ok() || in < 1 || n < 1) return 0;
+	return ik_panels(n) * ((size_t)(in + n) * IK_NR + 2 * IK_NR);
+}
+
+size_t gu_lstm_infer_scratch_floats(int B) { return (size_t)(B > 0 ? B : 1) * IK_NR; }
+
+/* Layout: panels of (in+n) x 64 weights (rows k < in from W_ih, then W_hh), then per panel
+ * 64 b_ih, then per panel 64 b_hh; column 16*gate + u is row gate*n + 16q + u of the
+ * matrices, zero past n. */
+void gu_lstm_infer_pack(float *pk, const gu_lstm_w *w)
+{
+	const int in = w->in, n = w->n, K = in + n;
+	const size_t np = ik_panels(n);
+	float *bi = pk + np * (size_t)K * IK_NR, *bh = bi + np * IK_NR;
+	for (size_t q = 0; q < np; q++) {
+		float *d = pk + q * (size_t)K * IK_NR;
+		for (int col = 0; col < IK_NR; col++) {
+			int gate = col / IK_NU, u = (int)q * IK_NU + col % IK_NU;
+			float *dc = d + col;
+			if (u >= n) {
+				for (int k = 0; k < K; k++) dc[(size_t)k * IK_NR] = 0.0f;
+				bi[q * IK_NR + col] = bh[q * IK_NR + col] = 0.0f;
+				continue;
+			}
+			size_t row = (size_t)gate * n + u;
+			const float *si = w->w_ih + row * in, *sh = w->w_hh + row * n;
+			for (int k = 0; k < in; k++) dc[(size_t)k * IK_NR] = si[k];
+			for (int k = 0; k < n; k++) dc[(size_t)(in + k) * IK_NR] = sh[k];
+			bi[q * IK_NR + col] = w->b_ih[row];
+			bh[q * IK_NR + col] = w->b_hh[row];
+		}
+	}
+}
+
+#if RG_HAVE
+#define AVX512 __attribute__((target("avx512f")))
+#define V1(x) _mm512_set1_ps(x)
+#define I1(x) _mm512_set1_epi32((int)(x))
+
+/* exp_fast, sigmoid_fast and tanh_fast on 16 lanes: the same algorithms and constants, with
+ * FMAs, and the divisions as a reciprocal estimate refined by one Newton step (relative error
+ * ~2^-28): within float rounding of the scalar versions, at a fraction of vdivps's cost. */
+static inline AVX512 __m512 v_exp(__m512 x)
+{
+	__m512i xb = _mm512_castps_si512(x);
+	__m512i mag = _mm512_min_epu32(_mm512_and_si512(xb, I1(0x7fffffff)), I1(0x42ae0000));
+	__m512 xc = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(xb, I1(0x80000000u)), mag));
+	__m512 k = _mm512_sub_ps(_mm512_fmadd_ps(xc, V1(1.44269504088896341f), V1(12582912.0f)),
+				 V1(12582912.0f));
+	__m512 r = _mm512_fnmadd_ps(k, V1(0.693359375f), xc);
+	r = _mm512_fnmadd_ps(k, V1(-2.12194440e-4f), r);
+	__m512 p = _mm512_fmadd_ps(V1(1.9875691500e-4f), r, V1(1.3981999507e-3f));
+	p = _mm512_fmadd_ps(p, r, V1(8.3334519073e-3f));
+	p = _mm512_fmadd_ps(p, r, V1(4.1665795894e-2f));
+	p = _mm512_fmadd_ps(p, r, V1(1.6666665459e-1f));
+	p = _mm512_fmadd_ps(p, r, V1(5.0000001201e-1f));
+	p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), V1(1.0f));
+	__m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), I1(127)), 23);
+	return _mm512_fmadd_ps(p, _mm512_castsi512_ps(e), _mm512_sub_ps(x, x));
+}
+
+static inline AVX512 __m512 v_rcp(__m512 d) /* 1/d */
+{
+	__m512 r = _mm512_rcp14_ps(d);
+	return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, V1(1.0f)), r);
+}
+
+static inline AVX512 __m512 v_sigmoid(__m512 a)
+{
+	return v_rcp(_mm512_add_ps(V1(1.0f), v_exp(_mm512_sub_ps(_mm512_setzero_ps(), a))));
+}
+
+static inline AVX512 __m512 v_tanh(__m512 x)
+{
+	__m512i sign = _mm512_and_si512(_mm512_castps_si512(x), I1(0x80000000u));
+	__m512 ax = _mm512_castsi512_ps(_mm512_andnot_si512(I1(0x80000000u), _mm512_castps_si512(x)));
+	__m512 z = _mm512_mul_ps(x, x);
+	__m512 sm = _mm512_fmadd_ps(V1(-5.70498872745e-3f), z, V1(2.06390887954e-2f));
+	sm = _mm512_fmadd_ps(sm, z, V1(-5.37397155531e-2f));
+	sm = _mm512_fmadd_ps(sm, z, V1(1.33314422036e-1f));
+	sm = _mm512_fmadd_ps(sm, z, V1(-3.33332819422e-1f));
+	sm = _mm512_fmadd_ps(_mm512_mul_ps(sm, z), x, x);
+	__m512 d = _mm512_add_ps(v_exp(_mm512_add_ps(ax, ax)), V1(1.0f));
+	__m512 big = _mm512_fnmadd_ps(V1(2.0f), v_rcp(d), V1(1.0f));
+	big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), sign));
+	__mmask16 small = _mm512_cmp_ps_mask(ax, V1(0.625f), _CMP_LT_OQ);
+	return _mm512_mask_blend_ps(small, big, sm);
+}
+
+/* The cell updates of mv rows of one panel: g (mv,64) the summed pre-activations (i|f|g|o
+ * blocks of 16 units), c (in place; a zero state is c = 0) and h rows at stride ldn, nu <= 16
+ * valid units, the panel's packed biases; rows with valid[r] == 0 (pad) get h = c = 0. The
+ * training path's cell (cell_fwd), with the vector functions above. */
+AVX512 static void ik_cells(const float *g, float *c, float *h, int ldn, const float *bi,
+			    const float *bh, int mv, int nu, const uint8_t *valid)
+{
+	__mmask16 mk = nu >= IK_NU ? (__mmask16)0xffff : (__mmask16)((1u << nu) - 1);
+	__m512 b[4];
+	for (int v = 0; v < 4; v++) b[v] = _mm512_loadu_ps(bi + 16 * v);
+	/* two rows at a time: each row is one long dependency chain */
+	for (int r = 0; r < mv; r += 2) {
+		int r1 = r + 1 < mv ? r + 1 : r;
+		const float *g0 = g + (size_t)r * IK_NR, *g1 = g + (size_t)r1 * IK_NR;
+		float *c0 = c + (size_t)r * ldn, *h0 = h + (size_t)r * ldn;
+		float *c1 = c + (size_t)r1 * ldn, *h1 = h + (size_t)r1 * ldn;
+		__m512 a0[4], a1[4], x0[4], x1[4];
+		for (int v = 0; v < 4; v++) {
+			__m512 bb = _mm512_loadu_ps(bh + 16 * v);
+			a0[v] = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(g0 + 16 * v), b[v]), bb);
+			a1[v] = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(g1 + 16 * v), b[v]), bb);
+		}
+		for (int v = 0; v < 4; v++) {
+			x0[v] = v == 2 ? v_tanh(a0[v]) : v_sigmoid(a0[v]);
+			x1[v] = v == 2 ? v_tanh(a1[v]) : v_sigmoid(a1[v]);
+		}
+		__m512 cc0 = _mm512_fmadd_ps(x0[1], _mm512_maskz_loadu_ps(mk, c0), _mm512_mul_ps(x0[0], x0[2]));
+		__m512 cc1 = _mm512_fmadd_ps(x1[1], _mm512_maskz_loadu_ps(mk, c1), _mm512_mul_ps(x1[0], x1[2]));
+		__m512 hh0 = _mm512_mul_ps(x0[3], v_tanh(cc0)), hh1 = _mm512_mul_ps(x1[3], v_tanh(cc1));
+		if (valid && !valid[r]) cc0 = hh0 = _mm512_setzero_ps();
+		if (valid && !valid[r1]) cc1 = hh1 = _mm512_setzero_ps();
+		_mm512_mask_storeu_ps(c0, mk, cc0), _mm512_mask_storeu_ps(h0, mk, hh0);
+		_mm512_mask_storeu_ps(c1, mk, cc1), _mm512_mask_storeu_ps(h1, mk, hh1);
+	}
+}
+
+/* C (mv x 64, ld 64) (+)= A (rows arow[r], kc deep) * bp (kc x 64 packed); rows past mv are
+ * computed from valid A rows and not stored. pf: npf cache lines prefetched, one per k. */
+__attribute__((target("avx512f"), noinline)) static void
+ik_kernel(int kc, const float *const *arow, const float *restrict bp, float *c, int mv, int acc,
+	  const char *pf, int npf)
+{
+	__m512 cc[IK_MR][4];
+	const float *a[IK_MR];
+#pragma GCC unroll 8
+	for (int r = 0; r < IK_MR; r++) {
+		a[r] = arow[r];
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++) cc[r][v] = _mm512_setzero_ps();
+	}
+	for (int k = 0; k < kc; k++) {
+		__m512 bv[4];
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++) bv[v] = _mm512_loadu_ps(bp + 16 * v);
+#pragma GCC unroll 8
+		for (int r = 0; r < IK_MR; r++) {
+			__m512 ar = _mm512_set1_ps(a[r][k]);
+#pragma GCC unroll 4
+			for (int v = 0; v < 4; v++) cc[r][v] = _mm512_fmadd_ps(ar, bv[v], cc[r][v]);
+		}
+		if (k < npf) _mm_prefetch(pf + 64 * k, _MM_HINT_T0);
+		bp += IK_NR;
+	}
+#pragma GCC unroll 8
+	for (int r = 0; r < IK_MR; r++) {
+		if (r >= mv) break;
+		float *cr = c + (size_t)r * IK_NR;
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++) {
+			if (acc) cc[r][v] = _mm512_add_ps(cc[r][v], _mm512_loadu_ps(cr + 16 * v));
+			_mm512_storeu_ps(cr + 16 * v, cc[r][v]);
+		}
+	}
+}
+#endif
+
+void gu_lstm_infer_step(float *h, float *c, const float *pk, int in, int n, const float *x,
+			int ldx, const int32_t *xrow, const float *hprev, const uint8_t *valid,
+			int B, float *scratch)
+{
+#if RG_HAVE
+	const int K = in + n;
+	const size_t np = ik_panels(n);
+	const float *bi = pk + np * (size_t)K * IK_NR, *bh = bi + np * IK_NR;
+	/* depth blocks of at most IK_KC: [0, in) from x, then [in, K) from hprev (none for a zero
+	 * state); a block never straddles the two */
+	const int kend = hprev ? K : in;
+	for (size_t q = 0; q < np; q++) {
+		const float *bq = pk + q * (size_t)K * IK_NR;
+		int nu = n - (int)q * IK_NU < IK_NU ? n - (int)q * IK_NU : IK_NU;
+		for (int k0 = 0, first = 1; k0 < kend; first = 0) {
+			int lim = k0 < in ? in : K, kc = lim - k0 < IK_KC ? lim - k0 : IK_KC;
+			int last = k0 + kc >= kend;
+			const float *b = bq + (size_t)k0 * IK_NR;
+			/* the next block (of the next panel after the last), prefetched in equal shares
+			 * by the row tiles: the weights stream from memory at large widths */
+			const char *pf = last ? (q + 1 < np ? (const char *)(bq + (size_t)K * IK_NR) : NULL)
+					      : (const char *)(b + (size_t)kc * IK_NR);
+			int nk0 = last ? 0 : k0 + kc, nlim = nk0 < in ? in : K;
+			int nkc = nlim - nk0 < IK_KC ? nlim - nk0 : IK_KC;
+			int lines = nkc * IK_NR * (int)sizeof(float) / 64, ntile = (B + IK_MR - 1) / IK_MR;
+			int share = (lines + ntile - 1) / ntile;
+			for (int m = 0; m < B; m += IK_MR) {
+				int mv = B - m < IK_MR ? B - m : IK_MR;
+				const float *arow[IK_MR];
+				for (int r = 0; r < IK_MR; r++) {
+					int row = m + (r < mv ? r : 0);
+					arow[r] = k0 < in ? x + (size_t)(xrow ? xrow[row] : row) * ldx + k0
+							  : hprev + (size_t)row * n + (k0 - in);
+				}
+				float *g = scratch + (size_t)m * IK_NR;
+				int t = m / IK_MR, lo = t * share, cnt = lines - lo < share ? lines - lo : share;
+				ik_kernel(kc, arow, b, g, mv, !first, pf ? pf + (size_t)lo * 64 : NULL,
+					  pf && cnt > 0 ? cnt : 0);
+				if (last)
+					ik_cells(g, c + (size_t)m * n + q * IK_NU, h + (size_t)m * n + q * IK_NU,
+						 n, bi + q * IK_NR, bh + q * IK_NR, mv, nu,
+						 valid ? valid + m : NULL);
+			}
+			k0 += kc;
+		}
+	}
+#else
+	(void)h, (void)c, (void)pk, (void)in, (void)n, (void)x, (void)ldx, (void)xrow, (void)hprev;
+	(void)valid, (void)B, (void)scratch;
+#endif
+}
