@@ -341,7 +341,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 	double lr[GU_MAX_GROUPS], beta1;
 	/* elapsed counts everything since the run (all sessions) began: steps, validation, I/O */
 	const double t_session = gu_realtime(), elapsed_before = st->elapsed;
-	double t_ckpt = t_session, t_rate = t_session, t_plan = t_session, valid_secs = 0;
+	double t_ckpt = t_session, t_rate = t_session, t_plan = t_session, valid_secs = 0, last_valid_secs = 0;
 	int64_t step_plan = st->step;
 	int64_t rate_steps = 0, steps_this_session = 0;
 	const double tok_per_step = (double)B * T;
@@ -378,26 +378,26 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			st->elapsed = elapsed_before + (now - t_session);
 			double rate = now > t_rate ? (double)rate_steps * tok_per_step / (now - t_rate) : 0;
 			/* plan the schedule for the time budget once the speed is known (after 10 steps),
-			 * and plan again at 8% and 20% of the budget while still warming up, from the
-			 * speed since the last plan (the first steps are often slower) */
-			if (o->time_budget > 0 && st->sched_fixed < 3 &&
+			 * and plan again at 8% and 20% of the budget from the speed since the last plan
+			 * (the first steps are often slower, and the machine's load changes) */
+			if (o->time_budget > 0 && st->sched_fixed < 3 && st->step > step_plan &&
 			    (st->sched_fixed == 0 ? steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget
-						  : st->elapsed > (st->sched_fixed == 1 ? 0.08 : 0.2) * o->time_budget &&
-							    st->step < (int64_t)(o->pct_start * (double)st->n_total))) {
+						  : st->elapsed > (st->sched_fixed == 1 ? 0.08 : 0.2) * o->time_budget)) {
 				double per_step = (now - t_plan - valid_secs) / (double)(st->step - step_plan);
-				double valid_cost = f.vS ? per_step / 3.0 * (double)f.vN / tok_per_step : 0; /* eval ~1/3 of a step */
-				/* validations to come: one per epoch that fits, every --valid-every steps, one at the end */
-				double steps_left = (o->time_budget - st->elapsed) / per_step;
-				double n_valid = 1 + fmin((double)st->n_epochs, (o->time_budget / per_step) / (double)nb) +
-						 (o->valid_every > 0 ? steps_left / (double)o->valid_every : 0);
-				double left = o->time_budget - st->elapsed - valid_cost * n_valid;
-				int64_t fit = st->step + (int64_t)(left > 0 ? left / per_step : 0);
+				/* one validation: measured when one ran, else a guess (evaluation costs about a
+				 * fifth of training per token) */
+				double vcost = !f.vS ? 0 : last_valid_secs > 0 ? last_valid_secs : per_step / 5.0 * (double)f.vN / tok_per_step;
+				/* steps S that fit: S*per_step + (one per --valid-every, one per epoch, one at the
+				 * end) validations <= what is left */
+				double left = o->time_budget - st->elapsed - vcost;
+				double per = per_step + (o->valid_every > 0 ? vcost / (double)o->valid_every : 0) + vcost / (double)nb;
+				int64_t fit = st->step + (int64_t)(left > 0 ? left / per : 0);
 				if (fit < st->step + 1) fit = st->step + 1;
 				st->n_total = fit < st->n_epochs * nb ? fit : st->n_epochs * nb;
 				st->sched_fixed++;
 				t_plan = now, step_plan = st->step, valid_secs = 0;
-				fl_info("time budget %.0f s: %.2f s a step, schedule planned for %lld steps (%.2f epochs)", o->time_budget, per_step,
-					(long long)st->n_total, (double)st->n_total / (double)nb);
+				fl_info("time budget %.0f s: %.2f s a step, %.1f s a validation, schedule planned for %lld steps (%.2f epochs)",
+					o->time_budget, per_step, vcost, (long long)st->n_total, (double)st->n_total / (double)nb);
 			}
 			fl_progress("epoch %lld step %lld/%lld lr %.2e loss %.4f %.0f tok/s ETA %.0fs", (long long)st->epoch + 1, (long long)st->step,
 				    (long long)st->n_total, lr[m->n_groups - 1], st->smooth / st->smooth_w, rate,
@@ -406,7 +406,8 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			if (o->valid_every > 0 && st->step % o->valid_every == 0) {
 				double tv = gu_realtime();
 				validate(&f);
-				valid_secs += gu_realtime() - tv;
+				last_valid_secs = gu_realtime() - tv;
+				valid_secs += last_valid_secs;
 				log_row(&f, rate);
 				st->elapsed = elapsed_before + (gu_realtime() - t_session);
 			}
@@ -429,7 +430,9 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 		}
 		if (st->batch >= nb) { /* end of an epoch */
 			if (!stop) {
+				double tv = gu_realtime();
 				validate(&f);
+				last_valid_secs = gu_realtime() - tv;
 				log_row(&f, 0);
 				st->elapsed = elapsed_before + (gu_realtime() - t_session);
 			}
