@@ -62,6 +62,7 @@ plot_roc() { # title, output png, then label=file pairs
 		echo
 		md_table "$d/results.tsv"
 		echo
+		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do
 			[ -s "$f" ] || continue
 			n=$(basename "$f" .log.tsv)
@@ -92,6 +93,7 @@ plot_roc() { # title, output png, then label=file pairs
 		echo
 		md_table "$d/results.tsv"
 		echo
+		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		plot_curves "Human LMs: validation bits per base" "bits per base" 8 "$fig/human-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f"; done)
 		echo "![Human LM validation curves]($(basename "$fig")/human-lm.png)"
@@ -107,6 +109,15 @@ plot_roc() { # title, output png, then label=file pairs
 		echo "models measured on these splits (ORF length/coverage, Fickett and hexamer scores, k-mer spectra)."
 		echo
 		md_table "$d/results.tsv"
+		echo
+		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
+		for f in "$d"/tuned.log.tsv; do
+			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
+		done
+		for f in "$d"/cls.*.log.tsv; do
+			[ -s "$f" ] || continue
+			echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
+		done
 		echo
 		for s in test challenge mouse; do
 			plot_roc "lncRNA vs mRNA: $s" "$fig/lncrna-roc-$s.png" \
