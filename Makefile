@@ -74,7 +74,7 @@ cli: all
 
 demo: deps
 	$(MAKE) all
-	$(MAKE) -C pipelines demo
+	$(MAKE) -C pipelines -j2 demo
 
 bench: all
 	sh bench/run.sh
