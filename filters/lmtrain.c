@@ -126,7 +126,10 @@ int main(int argc, char **argv)
 		if (!vocab_path && strcmp(inputs[0], "-") == 0) fl_usage_error("reading the training stream from stdin needs a vocabulary (-v)");
 		gu_vocab *v = vocab_path ? gu_vocab_read(vocab_path) : gu_vocab_count(inputs, n_in, 0, 1, NULL, NULL, NULL, NULL);
 		if (!v) fl_die("%s", gu_errmsg());
-		if (v->size <= GU_N_SPECIAL) fl_die("%s%s: no tokens (empty corpus)", vocab_path ? vocab_path : inputs[0], vocab_path ? " holds no k-mers" : "");
+		if (v->size <= GU_N_SPECIAL) {
+			gu_vocab_free(v);
+			fl_die("%s%s: no tokens (empty corpus)", vocab_path ? vocab_path : inputs[0], vocab_path ? " holds no k-mers" : "");
+		}
 		hp.k = v->k, hp.stride = v->stride, hp.vocab_size = v->size;
 		hp.bptt = o.T;
 		if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());

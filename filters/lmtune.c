@@ -83,10 +83,11 @@ int main(int argc, char **argv)
 			if (strcmp(cli.inputs[i], "-") == 0) continue;
 			gu_tokreader *r = gu_tok_open(cli.inputs[i]);
 			if (!r) fl_die("%s", gu_errmsg());
-			if (gu_tok_k(r) != hp->k || gu_tok_stride(r) != hp->stride)
-				fl_die("%s: k=%d stride=%d, but the model %s was trained on k=%d stride=%d", cli.inputs[i], gu_tok_k(r), gu_tok_stride(r),
-				       cli.model, hp->k, hp->stride);
+			int k = gu_tok_k(r), s = gu_tok_stride(r);
 			gu_tok_close(r);
+			if (k != hp->k || s != hp->stride)
+				fl_die("%s: k=%d stride=%d, but the model %s was trained on k=%d stride=%d", cli.inputs[i], k, s, cli.model, hp->k,
+				       hp->stride);
 		}
 	} else if (cli.model) {
 		fl_usage_error("with --resume the model comes from the checkpoint; drop -m");
