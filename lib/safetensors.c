@@ -76,6 +76,18 @@ static char js_peek(js *j)
 	return j->i < j->n ? j->s[j->i] : 0;
 }
 
+/* After a member of an object or array: ',' (1, another member follows), the closer (0, the
+ * container ends) or an error (< 0). Consumes what it reads. */
+static int js_next(js *j, char close)
+{
+	char c = js_peek(j);
+	if (c == ',' || c == close) {
+		j->i++;
+		return c == ',';
+	}
+	return js_fail(j, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9') return c - '0';
@@ -255,16 +267,8 @@ static int js_uint_array(js *j, uint64_t *a, int max, int *n)
 	for (;;) {
 		if (*n >= max) return js_fail(j, "array too long");
 		if (js_uint(j, &a[(*n)++]) < 0) return -1;
-		char c = js_peek(j);
-		if (c == ',') {
-			j->i++;
-			continue;
-		}
-		if (c == ']') {
-			j->i++;
-			return 0;
-		}
-		return js_fail(j, "expected ',' or ']'");
+		int r = js_next(j, ']');
+		if (r <= 0) return r;
 	}
 }
 
@@ -316,16 +320,8 @@ static int js_tensor(js *j, st_entry *e)
 		}
 		free(key);
 		if (r < 0) return -1;
-		char c = js_peek(j);
-		if (c == ',') {
-			j->i++;
-			continue;
-		}
-		if (c == '}') {
-			j->i++;
-			break;
-		}
-		return js_fail(j, "expected ',' or '}'");
+		if ((r = js_next(j, '}')) < 0) return -1;
+		if (r == 0) break;
 	}
 	if (!have_dtype || !have_shape || !have_off)
 		return js_fail(j, "tensor entry lacks dtype, shape or data_offsets");
@@ -375,16 +371,9 @@ static int js_metadata(js *j, gu_st_file *f)
 			}
 			f->meta_key[f->n_meta] = key;
 			f->meta_val[f->n_meta++] = val;
-			char c = js_peek(j);
-			if (c == ',') {
-				j->i++;
-				continue;
-			}
-			if (c == '}') {
-				j->i++;
-				break;
-			}
-			return js_fail(j, "expected ',' or '}'");
+			int r = js_next(j, '}');
+			if (r < 0) return -1;
+			if (r == 0) break;
 		}
 	}
 	size_t len = j->i - start;
@@ -514,16 +503,7 @@ gu_st_file *gu_st_read(const char *path)
 				}
 				if (js_tensor(&j, e) < 0) break;
 			}
-			char c = js_peek(&j);
-			if (c == ',') {
-				j.i++;
-				continue;
-			}
-			if (c == '}') {
-				j.i++;
-				break;
-			}
-			js_fail(&j, "expected ',' or '}'");
+			if (js_next(&j, '}') <= 0) break;
 		}
 	}
 	if (!j.err) { /* only padding may follow the object */

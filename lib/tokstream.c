@@ -628,7 +628,7 @@ static int64_t pack(gu_tokwriter *w, const uint32_t *tok, size_t n)
 		acc = acc << (nb_) | (v), nbits += (nb_);                        \
 		while (nbits >= 8) bp[nout++] = (unsigned char)(acc >> (nbits -= 8)); \
 	} while (0)
-	uint64_t set_upto = 0, runs = 0;
+	uint64_t set_upto = 0;
 	uint32_t pc = 0; /* previous known code, covering bases [set_upto-k, set_upto) */
 	size_t run_start = 0;
 	w->n_runs = 0;
@@ -639,7 +639,6 @@ static int64_t pack(gu_tokwriter *w, const uint32_t *tok, size_t n)
 			if (i == 0 || tok[i - 1] != unk) run_start = i;
 			if (i + 1 == n || tok[i + 1] != unk) {
 				if (runs_push(w, run_start, i + 1 - run_start) < 0) return GU_ENOMEM;
-				runs++;
 			}
 			continue;
 		}
@@ -666,7 +665,6 @@ static int64_t pack(gu_tokwriter *w, const uint32_t *tok, size_t n)
 	}
 	if (nbits > 0) bp[nout++] = (unsigned char)(acc << (8 - nbits));
 #undef PUT_BITS
-	(void)runs;
 	return (int64_t)nout;
 }
 

@@ -16,6 +16,14 @@ md_table() { # TSV -> markdown table
 }
 machine="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB"
 
+cls_summaries() { # one line per clstrain log of a folder: epochs, time, best validation
+	local f
+	for f in "$1"/cls.*.log.tsv; do
+		[ -s "$f" ] || continue
+		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
+	done
+}
+
 plot_curves() { # title, ylabel, column, output png, then label=file pairs
 	local title=$1 ylabel=$2 col=$3 png=$4
 	shift 4
@@ -68,10 +76,7 @@ plot_roc() { # title, output png, then label=file pairs
 			n=$(basename "$f" .log.tsv)
 			echo "- \`$n\`: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, last validation loss %s nats/token (%s bits/base)", $1, $10, $5, $8 }')"
 		done
-		for f in "$d"/cls.*.log.tsv; do
-			[ -s "$f" ] || continue
-			echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
-		done
+		cls_summaries "$d"
 		echo
 		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f"; done)
@@ -114,10 +119,7 @@ plot_roc() { # title, output png, then label=file pairs
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done
-		for f in "$d"/cls.*.log.tsv; do
-			[ -s "$f" ] || continue
-			echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
-		done
+		cls_summaries "$d"
 		echo
 		for s in test challenge mouse; do
 			plot_roc "lncRNA vs mRNA: $s" "$fig/lncrna-roc-$s.png" \
