@@ -117,15 +117,23 @@ static void emit_piece(state_t *st, const opts_t *o, const char *name, int label
 	}
 }
 
+/* Bytes a sequence may hold: letters, and '-', '.', '*' (read as unknown). */
+static unsigned char seq_byte_ok[256];
+
 /* Checks the letters of a sequence (dropping stray CRs) and returns its new length. */
 static size_t clean_seq(const char *file, const char *name, char *s, size_t len)
 {
-	size_t j = 0;
-	for (size_t i = 0; i < len; i++) {
+	if (!seq_byte_ok['A']) {
+		for (int c = 'A'; c <= 'Z'; c++) seq_byte_ok[c] = seq_byte_ok[c + 32] = 1;
+		seq_byte_ok['-'] = seq_byte_ok['.'] = seq_byte_ok['*'] = 1;
+	}
+	size_t i = 0;
+	while (i < len && seq_byte_ok[(unsigned char)s[i]]) i++; /* the usual case: nothing to do */
+	size_t j = i;
+	for (; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '\r') continue;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '.' || c == '*'))
-			fl_die("%s: sequence %s: unexpected character 0x%02x at position %zu", file, name, c, i + 1);
+		if (!seq_byte_ok[c]) fl_die("%s: sequence %s: unexpected character 0x%02x at position %zu", file, name, c, i + 1);
 		s[j++] = (char)c;
 	}
 	return j;

@@ -53,12 +53,18 @@ size_t gu_kmer_tokenise(uint32_t *out, const char *seq, size_t len, int k, int s
 		/* rolling code; run = consecutive ACGT bases ending here */
 		uint32_t code = 0;
 		int run = 0;
-		size_t j = 0;
-		for (size_t i = 0; i < len; i++) {
+		size_t i = 0, j = 0;
+		/* branch-free body: a non-ACGT base restarts the run (its 2 bits are never used) */
+		for (; i + 1 < (size_t)k; i++) {
 			unsigned v = code_of[s[i]];
-			if (v < 4) code = ((code << 2) | v) & mask, run += run < k;
-			else run = 0;
-			if (i + 1 >= (size_t)k) out[j++] = run >= k ? code : unk;
+			code = ((code << 2) | (v & 3)) & mask;
+			run = v < 4 ? run + 1 : 0;
+		}
+		for (; i < len; i++) {
+			unsigned v = code_of[s[i]];
+			code = ((code << 2) | (v & 3)) & mask;
+			run = v < 4 ? (run < k ? run + 1 : k) : 0;
+			out[j++] = run >= k ? code : unk;
 		}
 		return j;
 	}

@@ -656,13 +656,35 @@ static int64_t pack(gu_tokwriter *w, const uint32_t *tok, size_t n)
 			}
 			PUT_BITS(c, 2 * k);
 		}
-		set_upto = start + (uint64_t)k, pc = c;
+		pc = c;
+		if (d < k) {
+			/* the common case, known tokens back to back: each adds its last d bases; the
+			 * writer flushes 32 bits at a time (at most 31 + 28 bits pending) */
+			const uint32_t ovmask = ((uint32_t)1 << (2 * (k - d))) - 1, dmask = ((uint32_t)1 << (2 * d)) - 1;
+			const int sh = 2 * d;
+			while (i + 1 < n && tok[i + 1] < unk) {
+				uint32_t c2 = tok[++i];
+				if ((pc & ovmask) != (c2 >> sh)) return 0;
+				acc = acc << sh | (c2 & dmask), nbits += sh;
+				if (nbits >= 32) {
+					nbits -= 32;
+					uint32_t v = (uint32_t)(acc >> nbits);
+					bp[nout] = (unsigned char)(v >> 24), bp[nout + 1] = (unsigned char)(v >> 16);
+					bp[nout + 2] = (unsigned char)(v >> 8), bp[nout + 3] = (unsigned char)v;
+					nout += 4;
+				}
+				pc = c2;
+			}
+			start = (uint64_t)i * d;
+		}
+		set_upto = start + (uint64_t)k;
 	}
 	for (uint64_t gap = nb - set_upto; gap > 0;) { /* trailing unknown tokens */
 		int g = gap > 16 ? 16 : (int)gap;
 		PUT_BITS(0, 2 * g);
 		gap -= (uint64_t)g;
 	}
+	while (nbits >= 8) bp[nout++] = (unsigned char)(acc >> (nbits -= 8));
 	if (nbits > 0) bp[nout++] = (unsigned char)(acc << (8 - nbits));
 #undef PUT_BITS
 	return (int64_t)nout;
