@@ -257,7 +257,8 @@ static void finish_model(trainer *tr)
 	if (gu_model_write(m, tr->o->out) < 0) fl_die("%s", gu_errmsg());
 }
 
-/* Runs the schedule from tr->st's position; returns 1 when the time budget stopped it. */
+/* Runs the schedule from tr->st's position; returns 1 when the time budget stopped it, 2 when
+ * SIGINT/SIGTERM did (both after a whole batch, with tr->st at the next one). */
 static int train(trainer *tr)
 {
 	opts_t *o = tr->o;
@@ -306,11 +307,12 @@ static int train(trainer *tr)
 				fl_progress("stage %lld/%d epoch %lld/%d batch %lld/%lld: loss %.4f, lr %.3g",
 					    (long long)st->stage + 1, o->n_stages, (long long)st->epoch + 1, sg->epochs,
 					    (long long)k + 1, (long long)nbpe, st->loss_sum / (double)st->loss_n, lr_t);
-				if (o->time_budget > 0 && gu_realtime() - tr->t_start > o->time_budget &&
-				    !(st->batch + 1 == nbpe && st->epoch + 1 == sg->epochs && st->stage + 1 == o->n_stages)) {
+				int last = st->batch + 1 == nbpe && st->epoch + 1 == sg->epochs && st->stage + 1 == o->n_stages;
+				int why = fl_signalled() ? 2 : o->time_budget > 0 && gu_realtime() - tr->t_start > o->time_budget;
+				if (why && !last) {
 					st->batch++;
 					memcpy(st->drop, drop.s, sizeof drop.s);
-					return 1;
+					return why;
 				}
 			}
 			memcpy(st->drop, drop.s, sizeof drop.s);
@@ -559,14 +561,20 @@ int main(int argc, char **argv)
 		(long long)(tr.valid ? valid_set.n : 0), label_list(m->labels, m->n_labels), (long long)n_params, o.B,
 		o.stages_text);
 
+	fl_catch_signals();
 	int stopped = train(&tr);
-	if (stopped) {
+	if (stopped == 2) {
+		if (o.checkpoint) write_checkpoint(&tr, o.checkpoint);
+		fl_warn("interrupted in stage %lld, epoch %lld, batch %lld: %s", (long long)tr.st.stage + 1,
+			(long long)tr.st.epoch + 1, (long long)tr.st.batch,
+			o.checkpoint ? "checkpoint written; continue with --resume" : "nothing saved (no --checkpoint)");
+	} else if (stopped) {
 		if (o.checkpoint) write_checkpoint(&tr, o.checkpoint);
 		fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s", o.time_budget,
 			(long long)tr.st.stage + 1, (long long)tr.st.epoch + 1, (long long)tr.st.batch,
 			o.checkpoint ? "; resume with --resume" : "");
 	}
-	finish_model(&tr);
+	if (stopped != 2) finish_model(&tr);
 	if (tr.log && fclose(tr.log) != 0) fl_die("%s: write error: %s", o.log, strerror(errno));
 	fl_summary();
 	free(tr.ids), free(tr.labels), free(tr.order), free(tr.best_params), free(tr.best_buffers);
@@ -576,5 +584,5 @@ int main(int argc, char **argv)
 	cd_free(&train_set);
 	if (tr.valid) cd_free(&valid_set);
 	gu_model_free(m);
-	return 0;
+	return stopped == 2 ? EXIT_STOPPED : 0;
 }

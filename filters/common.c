@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <getopt.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -27,6 +28,24 @@ void fl_init(const char *prog, int argc, char **argv)
 }
 
 const char *fl_cmdline(void) { return cmdline; }
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig)
+{
+	got_signal = sig;
+	signal(sig, SIG_DFL); /* a second signal kills */
+}
+
+void fl_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int fl_signalled(void) { return got_signal != 0; }
 
 static void vmsg(const char *fmt, va_list ap)
 {

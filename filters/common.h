@@ -6,7 +6,7 @@
 
 #include "gulm.h"
 
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_STOPPED = 3 };
 
 extern const char *fl_prog; /* program name for messages */
 extern int fl_quiet;        /* -q: no progress or summary lines */
@@ -39,6 +39,11 @@ void fl_progress_end(void);
 
 /* The closing summary (minimap2 style): version, command line, real and CPU time, peak RSS. */
 void fl_summary(void);
+
+/* SIGINT/SIGTERM set a flag instead of killing (a second one kills): long training loops
+ * poll fl_signalled() and stop cleanly with a checkpoint, exit status EXIT_STOPPED. */
+void fl_catch_signals(void);
+int fl_signalled(void);
 
 /* Flushes and checks stdout; a full disk or closed pipe is a runtime error. */
 void fl_close_stdout(void);

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,22 +31,6 @@ typedef struct {
 	uint64_t drop_rng[4];        /* dropout-mask rng now */
 	int64_t freeze_to;
 } state_t;
-
-static volatile sig_atomic_t got_signal;
-static void on_signal(int sig)
-{
-	got_signal = sig;
-	signal(sig, SIG_DFL); /* a second signal kills */
-}
-
-void lmfit_catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 void lmfit_defaults(lmfit_opts *o)
 {
@@ -336,7 +319,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 		if (!f.log) fl_die("%s: cannot open log: %s", o->log_path, strerror(errno));
 		if (!exists) fprintf(f.log, "step\tepoch\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tvalid_perplexity\tvalid_bits_per_base\ttokens_per_s\telapsed_s\n");
 	}
-	lmfit_catch_signals();
+	fl_catch_signals();
 
 	double lr[GU_MAX_GROUPS], beta1;
 	/* elapsed counts everything since the run (all sessions) began: steps, validation, I/O */
@@ -416,7 +399,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 				finished = 1;
 			}
 			if (st->step >= st->n_total) finished = 1;
-			if (got_signal || (o->max_steps > 0 && steps_this_session >= o->max_steps)) stop = 1;
+			if (fl_signalled() || (o->max_steps > 0 && steps_this_session >= o->max_steps)) stop = 1;
 			if (stop || finished) {
 				st->batch++;
 				break;
@@ -444,9 +427,9 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 	int status = 0;
 	if (stop && !finished) {
 		write_checkpoint(&f);
-		fl_info("%s after step %lld: checkpoint written to %s; continue with --resume %s", got_signal ? "interrupted" : "stopped",
+		fl_info("%s after step %lld: checkpoint written to %s; continue with --resume %s", fl_signalled() ? "interrupted" : "stopped",
 			(long long)st->step, o->ckpt_path, o->ckpt_path);
-		status = 3;
+		status = EXIT_STOPPED;
 	} else {
 		if (st->batch != 0) { /* stopped inside an epoch: validate the final model */
 			validate(&f);
@@ -548,7 +531,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 	o->train = c->inputs, o->n_train = c->n_in;
 	o->argc = argc, o->argv = argv;
 	openblas_set_num_threads(c->threads);
-	lmfit_catch_signals();
+	fl_catch_signals();
 	if (!o->ckpt_path && o->out) {
 		snprintf(c->ckpt_buf, sizeof c->ckpt_buf, "%s.ckpt", o->out);
 		o->ckpt_path = c->ckpt_buf;

@@ -30,8 +30,6 @@ typedef struct {
 } lmfit_opts;
 
 void lmfit_defaults(lmfit_opts *o);
-/* SIGINT/SIGTERM end training after the current step with a checkpoint (call early). */
-void lmfit_catch_signals(void);
 /* Trains m in place and writes o->out. On an error it prints and exits (fl_die). Returns the
  * exit status: 0 finished, 3 stopped by a signal or --max-steps (checkpoint written). */
 int lmfit_run(gu_model *m, const lmfit_opts *o);

@@ -3,7 +3,8 @@
 # training record, every 3rd validation record, every 4th test record), k=5 stride 2, a tiny
 # classifier from scratch (--no-pretrain, E=32 H=64, no dropout, one stage of 10 epochs), fixed
 # seed. Asserts that the test accuracy is clearly above chance (>= 0.65) and that the accuracy
-# clspredict reports equals the one recomputed from its TSV. About 15-20 s on 2 cores.
+# clspredict reports equals the one recomputed from its TSV; then the same run interrupted by
+# SIGTERM and resumed. About 30-40 s on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 BIN=$(pwd)/bin
@@ -31,4 +32,23 @@ rep=$(awk -F'\t' '$1 == "accuracy" { print $2 }' "$T/metrics.tsv")
 echo "cls_ecoli: test accuracy $rep (recomputed $acc), ROC-AUC $(awk -F'\t' '$1 == "roc_auc" { print $2 }' "$T/metrics.tsv"), $n records"
 test "$acc" = "$rep" || { echo "cls_ecoli: reported accuracy $rep != recomputed $acc"; exit 1; }
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' || { echo "cls_ecoli: accuracy $acc below 0.65"; exit 1; }
+
+# SIGTERM once 2 epochs are logged: exit 3, a checkpoint and no model; --resume then finishes
+# with the uninterrupted run's predictions (a background job of sh ignores SIGINT)
+run="$BIN/clstrain -q --drop-mult 0 -b 32 --stages all:10:1e-2 --seed 1 -V $T/valid.tok --checkpoint $T/i.ckpt
+	-o $T/i.model $T/train.tok"
+$run --no-pretrain -v "$T/vocab.tsv" -E 32 -H 64 --log "$T/ilog.tsv" 2>"$T/ierr" &
+pid=$!
+i=0
+while [ "$(cat "$T/ilog.tsv" 2>/dev/null | wc -l)" -lt 3 ]; do
+	sleep 0.1; i=$((i + 1)); [ $i -lt 600 ] || { echo "cls_ecoli: training did not reach 2 epochs"; exit 1; }
+done
+kill -TERM $pid
+st=0; wait $pid || st=$?
+test "$st" -eq 3 || { echo "cls_ecoli: interrupted clstrain exited $st, want 3"; exit 1; }
+test -s "$T/i.ckpt" && test ! -e "$T/i.model" || { echo "cls_ecoli: interrupt: want a checkpoint and no model"; exit 1; }
+grep -q "interrupted in stage 1" "$T/ierr" || { echo "cls_ecoli: no interruption message"; cat "$T/ierr"; exit 1; }
+$run --resume "$T/i.ckpt"
+"$BIN/clspredict" -q -m "$T/i.model" "$T/test.tok" | cmp -s - "$T/pred.tsv" || { echo "cls_ecoli: resumed model predicts differently"; exit 1; }
+echo "cls_ecoli: interrupted after $(($(wc -l < "$T/ilog.tsv") - 1)) epochs, resumed: identical predictions"
 echo "cls_ecoli: ok"
