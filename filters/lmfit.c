@@ -23,7 +23,7 @@ typedef struct {
 	int32_t B, T, V, n_layers;
 	int64_t epoch, batch, step;  /* current epoch, next batch in it, steps done */
 	int64_t n_total, n_epochs;   /* schedule length (steps), planned epochs */
-	int64_t sched_fixed;         /* plans made of n_total from the time budget (0-3) */
+	int64_t sched_fixed;         /* plans made of n_total from the time budget (0-4) */
 	double elapsed;              /* training seconds so far, over all sessions */
 	double smooth, smooth_w;     /* moving average of the training CE (beta 0.98) */
 	double lr, lr_factor;        /* checked on resume */
@@ -361,11 +361,14 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 			st->elapsed = elapsed_before + (now - t_session);
 			double rate = now > t_rate ? (double)rate_steps * tok_per_step / (now - t_rate) : 0;
 			/* plan the schedule for the time budget once the speed is known (after 10 steps),
-			 * and plan again at 8% and 20% of the budget from the speed since the last plan
-			 * (the first steps are often slower, and the machine's load changes) */
-			if (o->time_budget > 0 && st->sched_fixed < 3 && st->step > step_plan &&
+			 * and plan again at 8%, 20% and 50% of the budget from the speed since the last
+			 * plan (the first steps are often slower, and the machine's load changes: a plan
+			 * made while another job shared the core left 20% of a 25-minute budget unused;
+			 * at 50% the schedule is just past its peak, so a new length moves the rate little) */
+			static const double replan_at[] = {0, 0.08, 0.2, 0.5};
+			if (o->time_budget > 0 && st->sched_fixed < 4 && st->step > step_plan &&
 			    (st->sched_fixed == 0 ? steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget
-						  : st->elapsed > (st->sched_fixed == 1 ? 0.08 : 0.2) * o->time_budget)) {
+						  : st->elapsed > replan_at[st->sched_fixed] * o->time_budget)) {
 				double per_step = (now - t_plan - valid_secs) / (double)(st->step - step_plan);
 				/* one validation: measured when one ran, else a guess (evaluation costs about a
 				 * fifth of training per token) */
@@ -379,7 +382,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 				st->n_total = fit < st->n_epochs * nb ? fit : st->n_epochs * nb;
 				st->sched_fixed++;
 				t_plan = now, step_plan = st->step, valid_secs = 0;
-				fl_info("time budget %.0f s: %.2f s a step, %.1f s a validation, schedule planned for %lld steps (%.2f epochs)",
+				fl_info("time budget %.0f s: %.3g s a step, %.3g s a validation, schedule planned for %lld steps (%.2f epochs)",
 					o->time_budget, per_step, vcost, (long long)st->n_total, (double)st->n_total / (double)nb);
 			}
 			fl_progress("epoch %lld step %lld/%lld lr %.2e loss %.4f %.0f tok/s ETA %.0fs", (long long)st->epoch + 1, (long long)st->step,
