@@ -26,7 +26,7 @@ typedef struct {
 	int n_valid;
 	int no_pretrain, keep_best, B, bptt, threads, emb, hidden, layers;
 	long max_len;
-	double drop_mult, wd, clip, time_budget, alpha, beta;
+	double drop_mult, wd, clip, time_budget, alpha, beta, lr_factor;
 	uint64_t seed;
 	stage_t stage[MAX_STAGES];
 	int n_stages;
@@ -56,9 +56,11 @@ static void usage(FILE *fp, const opts_t *o)
 		"  -V, --valid FILE     labelled validation stream (repeatable): loss and accuracy per epoch\n"
 		"      --stages SPEC    gradual unfreezing: comma-separated GROUPS:EPOCHS:LR stages, GROUPS\n"
 		"                       the trainable layer groups from the top (1 = head, 2 = + last LSTM,\n"
-		"                       ..., or all), LR the top group's max lr (lower groups lr/2.6^d)\n"
+		"                       ..., or all), LR the top group's max lr (lower groups\n"
+		"                       LR/F^d, F = --lr-factor)\n"
 		"                       [%s]\n"
 		"                       e.g. all:4:1e-2 (one stage, everything trains), 1:2:2e-2,all:5:1e-3\n"
+		"      --lr-factor F    discriminative rates: each group down divides the lr by F [2.6]\n"
 		"  -b, --batch INT      records per batch [%d]\n"
 		"      --wd F           decoupled weight decay [%g]\n"
 		"      --clip F         clip the gradient norm to F, 0 = off [%g]\n"
@@ -178,9 +180,10 @@ static gu_model *model_from_scratch(gu_vocab *v, const opts_t *o, char **labels,
 /* ---- trainer state (the checkpoint's opaque blob) ---------------------------------------- */
 
 typedef struct {
-	char magic[8];          /* "GUCLST1" */
+	char magic[8];          /* "GUCLST2" */
 	char stages[256];       /* the --stages text: a resume must use the same schedule */
 	int64_t B;
+	double lr_factor;
 	int64_t stage, epoch, batch; /* position: the next batch to run */
 	int64_t epochs_done;    /* epochs finished over all stages */
 	uint64_t samp_epoch[4]; /* sampler RNG at the current epoch's start (rebuilds its order) */
@@ -290,7 +293,7 @@ static int train(trainer *tr)
 				int S = cd_batch(s, tr->order + k * B, nb, tr->ids, tr->labels);
 				double beta1, lr[GU_MAX_GROUPS];
 				double lr_t = gu_onecycle(t, N, sg->lr, 25.0, 0.3, 0.8, 0.7, &beta1);
-				gu_discriminative_lr(lr, G, lr_t, 2.6);
+				gu_discriminative_lr(lr, G, lr_t, o->lr_factor);
 				gu_opt_zero_grad(tr->opt);
 				gu_loss ls;
 				int rc = gu_cls_step(tr->w, tr->opt->grad, NULL, tr->ids, tr->labels, S, nb, 1, &drop, &ls);
@@ -352,11 +355,11 @@ static void resume(trainer *tr, const char *path)
 	if (ck.model->hp.kind != GU_MODEL_CLS) fl_die("%s: not a classifier checkpoint", path);
 	if (ck.trainer_len != sizeof(trainer_state)) fl_die("%s: not a clstrain checkpoint", path);
 	memcpy(&tr->st, ck.trainer_state, sizeof tr->st);
-	if (memcmp(tr->st.magic, "GUCLST1", 8) != 0) fl_die("%s: not a clstrain checkpoint", path);
+	if (memcmp(tr->st.magic, "GUCLST2", 8) != 0) fl_die("%s: not a clstrain checkpoint", path);
 	tr->st.stages[sizeof tr->st.stages - 1] = 0;
-	if (strcmp(tr->st.stages, tr->o->stages_text) != 0 || tr->st.B != tr->o->B)
-		fl_die("%s: made with --stages %s -b %lld; resume with the same schedule", path, tr->st.stages,
-		       (long long)tr->st.B);
+	if (strcmp(tr->st.stages, tr->o->stages_text) != 0 || tr->st.B != tr->o->B || tr->st.lr_factor != tr->o->lr_factor)
+		fl_die("%s: made with --stages %s -b %lld --lr-factor %g; resume with the same schedule", path,
+		       tr->st.stages, (long long)tr->st.B, tr->st.lr_factor);
 	tr->m = ck.model;
 	tr->opt = gu_opt_new(tr->m);
 	if (!tr->opt) fl_die("%s", gu_errmsg());
@@ -394,9 +397,9 @@ static const char *label_list(char **l, int n)
 int main(int argc, char **argv)
 {
 	opts_t o = {.B = 64, .threads = 1, .emb = 400, .hidden = 1150, .layers = 3, .max_len = 4000 * 70,
-		    .drop_mult = 0.5, .alpha = 2, .beta = 1, .wd = 1e-2, .seed = 1, .stages_text = DEFAULT_STAGES};
+		    .drop_mult = 0.5, .lr_factor = 2.6, .alpha = 2, .beta = 1, .wd = 1e-2, .seed = 1, .stages_text = DEFAULT_STAGES};
 	enum { O_NOPRE = 256, O_LAYERS, O_DROP, O_BPTT, O_MAXLEN, O_STAGES, O_WD, O_CLIP, O_BEST, O_SEED,
-	       O_TIME, O_LOG, O_CKPT, O_RESUME, O_VERSION, O_ALPHA, O_BETA };
+	       O_TIME, O_LOG, O_CKPT, O_RESUME, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR };
 	static const struct option lopts[] = {
 		{"lm", required_argument, 0, 'm'},	     {"no-pretrain", no_argument, 0, O_NOPRE},
 		{"vocab", required_argument, 0, 'v'},	     {"emb", required_argument, 0, 'E'},
@@ -410,7 +413,7 @@ int main(int argc, char **argv)
 		{"checkpoint", required_argument, 0, O_CKPT}, {"resume", required_argument, 0, O_RESUME},
 		{"threads", required_argument, 0, 't'},	     {"help", no_argument, 0, 'h'},
 		{"alpha", required_argument, 0, O_ALPHA},    {"beta", required_argument, 0, O_BETA},
-		{"version", no_argument, 0, O_VERSION},	     {0, 0, 0, 0}};
+		{"lr-factor", required_argument, 0, O_LRFACTOR}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
 	fl_init("clstrain", argc, argv);
 	int c;
 	while ((c = getopt_long(argc, argv, "m:v:E:H:V:b:o:t:qh", lopts, NULL)) != -1) {
@@ -432,6 +435,7 @@ int main(int argc, char **argv)
 			break;
 		case O_STAGES: o.stages_text = optarg; break;
 		case 'b': o.B = (int)fl_parse_long(optarg, "-b", 2, 65536); break;
+		case O_LRFACTOR: o.lr_factor = fl_parse_double(optarg, "--lr-factor", 1, 1e6); break;
 		case O_WD: o.wd = fl_parse_double(optarg, "--wd", 0, 1); break;
 		case O_CLIP: o.clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
 		case O_BEST: o.keep_best = 1; break;
@@ -519,9 +523,9 @@ int main(int argc, char **argv)
 		tr.opt = gu_opt_new(tr.m);
 		if (!tr.opt) fl_die("%s", gu_errmsg());
 		trainer_state *st = &tr.st;
-		memcpy(st->magic, "GUCLST1", 8);
+		memcpy(st->magic, "GUCLST2", 8);
 		snprintf(st->stages, sizeof st->stages, "%s", o.stages_text);
-		st->B = o.B;
+		st->B = o.B, st->lr_factor = o.lr_factor;
 		gu_rng r;
 		gu_rng_seed(&r, o.seed * 3 + 1);
 		memcpy(st->samp, r.s, sizeof r.s);
