@@ -94,7 +94,9 @@ plot_roc() { # title, output png, then label=file pairs
 		echo "Trained on chr20 (2 kb records cut at N runs) with the same wall-clock budget each;"
 		echo "validated on the fixed chrX slice (2,500 N-free 2 kb chunks). Bits per base = loss / ln 2 /"
 		echo "stride. The Markov column is the best add-one order-k model counted on chr20 and its reverse"
-		echo "complement (\`bench/markov -k 12 -r\`). Reference: whole genome, GPU."
+		echo "complement (\`bench/markov -k 12 -r\`). Reference: whole genome, GPU. gain_over_markov is the"
+		echo "Markov bits per base minus the LM's (positive: the LM compresses better); gain_per_cpu_hour"
+		echo "divides it by the LM's training time in hours (one thread each; the Markov counts take ~20 s)."
 		echo
 		md_table "$d/results.tsv"
 		echo
@@ -116,6 +118,12 @@ plot_roc() { # title, output png, then label=file pairs
 		md_table "$d/results.tsv"
 		echo
 		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
+		lm=$out/human/lm.$(sed -n 's/^LM \(k[0-9]*s[0-9]*\) .*/\1/p' "$d/settings.txt").model
+		if [ -e "$lm" ] && [ "$lm" -nt "$d/tuned.model" ]; then
+			echo "Note: this section ran on an earlier part-2 LM than the one in the table above ($(basename "$lm")"
+			echo "was retrained on $(date -u -r "$lm" +%Y-%m-%d\ %H:%M) UTC); re-run \`make -C pipelines lncrna\` to use it."
+			echo
+		fi
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done
@@ -128,5 +136,21 @@ plot_roc() { # title, output png, then label=file pairs
 		done
 		echo
 	fi
+	echo "## Against the goals"
+	echo
+	echo "Checked by this script from the tables above."
+	echo
+	r=$out/ecoli/results.tsv
+	[ -s "$r" ] && awk -F'\t' '$1 == "E. coli genome LM" { e = $0; ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
+		END { printf "- E. coli promoters, `ecoli`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
+			ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$r"
+	r=$out/human/results.tsv
+	[ -s "$r" ] && awk -F'\t' 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
+		END { printf "- Human LMs: best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
+			c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$r"
+	r=$out/lncrna/results.tsv
+	[ -s "$r" ] && awk -F'\t' '$2 == "ulmfit" { printf "- lncRNA %s: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, $3, $6,
+		($3 >= $6 ? "at least tied" : "below") }' "$r"
+	echo
 } > "$doc"
 echo "report: wrote $doc" >&2
