@@ -567,16 +567,16 @@ int main(int argc, char **argv)
 
 	fl_catch_signals();
 	int stopped = train(&tr);
-	if (stopped == 2) {
+	if (stopped) {
 		if (o.checkpoint) write_checkpoint(&tr, o.checkpoint);
-		fl_warn("interrupted in stage %lld, epoch %lld, batch %lld: %s", (long long)tr.st.stage + 1,
-			(long long)tr.st.epoch + 1, (long long)tr.st.batch,
-			o.checkpoint ? "checkpoint written; continue with --resume" : "nothing saved (no --checkpoint)");
-	} else if (stopped) {
-		if (o.checkpoint) write_checkpoint(&tr, o.checkpoint);
-		fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s", o.time_budget,
-			(long long)tr.st.stage + 1, (long long)tr.st.epoch + 1, (long long)tr.st.batch,
-			o.checkpoint ? "; resume with --resume" : "");
+		if (stopped == 2)
+			fl_warn("interrupted in stage %lld, epoch %lld, batch %lld: %s", (long long)tr.st.stage + 1,
+				(long long)tr.st.epoch + 1, (long long)tr.st.batch,
+				o.checkpoint ? "checkpoint written; continue with --resume" : "nothing saved (no --checkpoint)");
+		else
+			fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s", o.time_budget,
+				(long long)tr.st.stage + 1, (long long)tr.st.epoch + 1, (long long)tr.st.batch,
+				o.checkpoint ? "; resume with --resume" : "");
 	}
 	if (stopped != 2) finish_model(&tr);
 	if (tr.log && fclose(tr.log) != 0) fl_die("%s: write error: %s", o.log, strerror(errno));

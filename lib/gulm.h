@@ -57,6 +57,9 @@ char *gu_strdup(const char *s);
 /* CRC-32 (zlib polynomial) of buf, continuing from crc (start with 0). */
 uint32_t gu_crc32(uint32_t crc, const void *buf, size_t n);
 
+/* Whether this CPU runs the library's AVX-512F kernels (checked once; 0 off x86-64). */
+int gu_cpu_avx512(void);
+
 /* ---- atomic output files (util.c) --------------------------------------------------------
  * Writes go to "PATH.tmp.PID"; gu_out_close renames it to PATH only when every write, the flush
  * and the close succeeded, else removes it. path "-" means stdout (no rename). */

@@ -284,13 +284,6 @@ static float row_max(const float *z, size_t n)
 /* AVX-512 versions of row_max and exp_shift_sum (16 lanes): each exponential is the same
  * sequence of float operations as exp_neg4/exp_neg (no fused multiply-add), so it has the same
  * bits; only the grouping of the sum differs (float rounding). */
-static int xent_avx512_ok(void)
-{
-	static int ok = -1;
-	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
-	return ok;
-}
-
 __attribute__((target("avx512f"))) static float row_max16(const float *z, size_t n)
 {
 	size_t j = 0;
@@ -391,7 +384,7 @@ double gu_softmax_xent(float *dlogits /* (M,V) */, const float *logits /* (M,V) 
 	float (*rmax)(const float *, size_t) = row_max;
 	double (*esum)(float *, const float *, size_t, float) = exp_shift_sum;
 #if XENT_AVX512
-	if (xent_avx512_ok()) rmax = row_max16, esum = exp_shift_sum16;
+	if (gu_cpu_avx512()) rmax = row_max16, esum = exp_shift_sum16;
 #endif
 	for (int m = 0; m < M; m++) {
 		const float *z = logits + (size_t)m * v;

@@ -134,17 +134,11 @@ rg_kernel(int kc, const float *const *arow, const float *restrict bp, float *c, 
 		}
 	}
 }
-
-static int rg_cpu_ok(void)
-{
-	static int ok = -1;
-	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
-	return ok;
-}
 #else
 #define RG_HAVE 0
-static int rg_cpu_ok(void) { return 0; }
 #endif
+/* the kernels above exist and this CPU runs them */
+static int rg_cpu_ok(void) { return RG_HAVE && gu_cpu_avx512(); }
 
 /* Whether the packed path runs for B rows. */
 static int rg_use(int B) { return B >= RG_MR && rg_cpu_ok(); }

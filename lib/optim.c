@@ -11,13 +11,6 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define ADAM_AVX512 1
-static int adam_avx512_ok(void)
-{
-	static int ok = -1;
-	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
-	return ok;
-}
-
 __attribute__((target("avx512f"))) static size_t
 adamw_avx512(float *p, const float *g, float *m, float *v, size_t n, float decay, float b1,
 	     float omb1, float b2, float omb2, float step_size, float bc2_sqrt, float feps)
@@ -63,7 +56,7 @@ void gu_adamw_step(float *p, const float *g, float *m, float *v, size_t n, doubl
 	const float feps = (float)eps;
 	size_t i = 0;
 #if ADAM_AVX512
-	if (adam_avx512_ok())
+	if (gu_cpu_avx512())
 		i = adamw_avx512(p, g, m, v, n, decay, b1, omb1, b2, omb2, step_size, bc2_sqrt, feps);
 #endif
 	for (; i < n; i++) {

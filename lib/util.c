@@ -131,3 +131,14 @@ int gu_out_close(gu_out *o, int abort)
 	free(o);
 	return ret;
 }
+
+int gu_cpu_avx512(void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+	static int ok = -1; /* a race here only computes the same value twice */
+	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	return ok;
+#else
+	return 0;
+#endif
+}

@@ -141,11 +141,11 @@ plot_roc() { # title, output png, then label=file pairs
 	echo "Checked by this script from the tables above."
 	echo
 	r=$out/ecoli/results.tsv
-	[ -s "$r" ] && awk -F'\t' '$1 == "E. coli genome LM" { e = $0; ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
+	[ -s "$r" ] && awk -F'\t' '$1 == "E. coli genome LM" { ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
 		END { printf "- E. coli promoters, `ecoli`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
 			ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$r"
 	r=$out/human/results.tsv
-	[ -s "$r" ] && awk -F'\t' 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
+	[ -s "$r" ] && awk -F'\t' 'NR > 1 { if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
 		END { printf "- Human LMs: best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
 			c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$r"
 	r=$out/lncrna/results.tsv
