@@ -16,6 +16,10 @@ md_table() { # TSV -> markdown table
 }
 machine="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB"
 
+command_of() { # the command line that made a folder's table (command.txt), else the default
+	if [ -s "$1/command.txt" ]; then sed 's/ *$//' "$1/command.txt"; else echo "make -C pipelines $2"; fi
+}
+
 cls_summaries() { # one line per clstrain log of a folder: epochs, time, best validation
 	local f
 	for f in "$1"/cls.*.log.tsv; do
@@ -60,10 +64,10 @@ plot_roc() { # title, output png, then label=file pairs
 	echo "runs under a wall-clock budget, so numbers move with the machine's speed and load."
 	echo
 
-	for exp in demo ecoli; do
-		d=$out/$exp
+	for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		[ -s "$d/results.tsv" ] || continue
-		echo "## E. coli promoters ($exp: \`make -C pipelines $exp\`)"
+		exp=$(basename "$d")
+		echo "## E. coli promoters ($exp: \`$(command_of "$d" "$exp")\`)"
 		echo
 		echo "Test set: 412 promoters, 416 non-promoters (150 bp, k=5 stride 2). Positive class: promoter."
 		echo "The reference's numbers come from its own split, GPU training and E=400/H=1150 models."
@@ -87,9 +91,10 @@ plot_roc() { # title, output png, then label=file pairs
 		echo
 	done
 
-	d=$out/human
-	if [ -s "$d/results.tsv" ]; then
-		echo "## Human language models (\`make -C pipelines human\`)"
+	for d in "$out"/human "$out"/human-*; do
+		[ -s "$d/results.tsv" ] || continue
+		exp=$(basename "$d")
+		echo "## Human language models ($exp: \`$(command_of "$d" human)\`)"
 		echo
 		echo "Trained on chr20 (2 kb records cut at N runs) with the same wall-clock budget each;"
 		echo "validated on the fixed chrX slice (2,500 N-free 2 kb chunks). Bits per base = loss / ln 2 /"
@@ -101,15 +106,15 @@ plot_roc() { # title, output png, then label=file pairs
 		md_table "$d/results.tsv"
 		echo
 		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
-		plot_curves "Human LMs: validation bits per base" "bits per base" 8 "$fig/human-lm.png" \
+		plot_curves "Human LMs: validation bits per base ($exp)" "bits per base" 8 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f"; done)
-		echo "![Human LM validation curves]($(basename "$fig")/human-lm.png)"
+		echo "![Human LM validation curves]($(basename "$fig")/$exp-lm.png)"
 		echo
-	fi
+	done
 
 	d=$out/lncrna
 	if [ -s "$d/results.tsv" ]; then
-		echo "## lncRNA vs mRNA (\`make -C pipelines lncrna\`)"
+		echo "## lncRNA vs mRNA (\`$(command_of "$d" lncrna)\`)"
 		echo
 		echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
 		echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
@@ -140,14 +145,16 @@ plot_roc() { # title, output png, then label=file pairs
 	echo
 	echo "Checked by this script from the tables above."
 	echo
-	r=$out/ecoli/results.tsv
-	[ -s "$r" ] && awk -F'\t' '$1 == "E. coli genome LM" { ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
-		END { printf "- E. coli promoters, `ecoli`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
-			ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$r"
-	r=$out/human/results.tsv
-	[ -s "$r" ] && awk -F'\t' 'NR > 1 { if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
-		END { printf "- Human LMs: best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
-			c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$r"
+	for r in "$out"/ecoli/results.tsv "$out"/ecoli-*/results.tsv; do
+		[ -s "$r" ] && awk -F'\t' -v ex="$(basename "$(dirname "$r")")" '$1 == "E. coli genome LM" { ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
+			END { printf "- E. coli promoters, `%s`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
+				ex, ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$r"
+	done
+	for r in "$out"/human/results.tsv "$out"/human-*/results.tsv; do
+		[ -s "$r" ] && awk -F'\t' -v ex="$(basename "$(dirname "$r")")" 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
+			END { printf "- Human LMs, `%s` (%d configurations): best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
+				ex, n, c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$r"
+	done
 	r=$out/lncrna/results.tsv
 	[ -s "$r" ] && awk -F'\t' '$2 == "ulmfit" { printf "- lncRNA %s: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, $3, $6,
 		($3 >= $6 ? "at least tied" : "below") }' "$r"
