@@ -27,9 +27,11 @@ static int seqsrc_read(seqsrc *s, void *buf, int n)
 KSEQ_INIT(seqsrc *, seqsrc_read)
 
 enum { N_KEEP, N_SPLIT, N_DROP };
+/* --strand: bit 0 the sequence as read, bit 1 its reverse complement */
+enum { STRAND_FWD = 1, STRAND_REV = 2, STRAND_BOTH = 3 };
 
 typedef struct {
-	int k, stride, level, threads, n_mode, label_from_header, skip_short;
+	int k, stride, level, threads, n_mode, label_from_header, skip_short, strand;
 	long chunk, min_len;
 	const char *out, *region;
 	int n_labels;
@@ -40,6 +42,8 @@ typedef struct {
 	gu_tokwriter *w;
 	uint32_t *tok;
 	size_t tok_cap;
+	char *rc; /* reverse complement of the record being written */
+	size_t rc_cap;
 	uint64_t n_seq, n_rec, n_tok, n_bases, n_short, n_dropped;
 } state_t;
 
@@ -59,6 +63,8 @@ static void usage(FILE *fp, const opts_t *o)
 		"  -m, --min-len INT drop records (chunks, pieces) shorter than INT bases [k]\n"
 		"      --skip-short skip input sequences shorter than k instead of failing\n"
 		"  -r, --region STR  only this region (chr:beg-end, 1-based inclusive) via a .fai index\n"
+		"  -S, --strand STR fwd (as read), rev (reverse complement, same names) or both (each\n"
+		"                   record, then its reverse complement named NAME/rc) [fwd]\n"
 		"Labels:\n"
 		"  -l, --label STR  label every record; give it once for all inputs or once per input\n"
 		"  -L, --label-from-header  label = header text before the first '|'\n"
@@ -71,12 +77,8 @@ static void usage(FILE *fp, const opts_t *o)
 		GU_KMAX, o->k, o->stride, o->level, o->threads);
 }
 
-static void emit(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
+static void write_record(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
 {
-	if ((long)len < o->min_len || len < (size_t)o->k) {
-		st->n_dropped++;
-		return;
-	}
 	size_t n = gu_kmer_count(len, o->k, o->stride);
 	if (n > st->tok_cap) {
 		free(st->tok);
@@ -86,6 +88,29 @@ static void emit(state_t *st, const opts_t *o, const char *name, int label, cons
 	gu_kmer_tokenise(st->tok, seq, len, o->k, o->stride);
 	if (gu_tokw_write(st->w, name, label, st->tok, n) < 0) fl_die("%s", gu_errmsg());
 	st->n_rec++, st->n_tok += n;
+}
+
+static void emit(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
+{
+	if ((long)len < o->min_len || len < (size_t)o->k) {
+		st->n_dropped++;
+		return;
+	}
+	if (o->strand & STRAND_FWD) write_record(st, o, name, label, seq, len);
+	if (!(o->strand & STRAND_REV)) return;
+	if (len > st->rc_cap) {
+		free(st->rc);
+		st->rc_cap = len + len / 4;
+		if (!(st->rc = malloc(st->rc_cap))) fl_die("out of memory (%zu bases)", len);
+	}
+	gu_kmer_revcomp(st->rc, seq, len);
+	if (o->strand == STRAND_REV) {
+		write_record(st, o, name, label, st->rc, len);
+		return;
+	}
+	char rname[1040];
+	snprintf(rname, sizeof rname, "%s/rc", name);
+	write_record(st, o, rname, label, st->rc, len);
 }
 
 static inline int is_acgt(unsigned char c)
@@ -237,17 +262,18 @@ static void abort_output(void)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {.k = 3, .stride = 1, .level = 3, .threads = 1, .n_mode = N_KEEP, .min_len = -1, .out = "-"};
+	opts_t o = {.k = 3, .stride = 1, .level = 3, .threads = 1, .n_mode = N_KEEP, .min_len = -1, .out = "-",
+		    .strand = STRAND_FWD};
 	static const struct option lopts[] = {
 		{"chunk", required_argument, 0, 'c'}, {"n-mode", required_argument, 0, 'N'},
 		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
 		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
-		{"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{"strand", required_argument, 0, 'S'}, {"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
 	int c;
-	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:l:Lo:z:t:qh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:S:l:Lo:z:t:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o.k = (int)fl_parse_long(optarg, "-k", 1, GU_KMAX); break;
 		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
@@ -260,6 +286,12 @@ int main(int argc, char **argv)
 			break;
 		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40); break;
 		case 'r': o.region = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "fwd") == 0) o.strand = STRAND_FWD;
+			else if (strcmp(optarg, "rev") == 0) o.strand = STRAND_REV;
+			else if (strcmp(optarg, "both") == 0) o.strand = STRAND_BOTH;
+			else fl_usage_error("--strand: '%s' is not fwd, rev or both", optarg);
+			break;
 		case 'l':
 			o.labels = realloc(o.labels, (size_t)(o.n_labels + 1) * sizeof *o.labels);
 			if (!o.labels) fl_die("out of memory");
@@ -305,6 +337,7 @@ int main(int argc, char **argv)
 	}
 	fl_summary();
 	free(st.tok);
+	free(st.rc);
 	free(o.labels);
 	return 0;
 }

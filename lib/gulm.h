@@ -83,6 +83,9 @@ int64_t gu_kmer_parse(const char *s, int k);
  * len < k) into out (size >= that) and returns the count. Case is folded; a k-mer holding any
  * letter other than ACGT becomes gu_kmer_unknown(k). */
 size_t gu_kmer_tokenise(uint32_t *out, const char *seq, size_t len, int k, int stride);
+/* Writes the reverse complement of src[0..len) into dst (len bytes, no NUL; must not overlap
+ * src): ACGT in either case -> upper-case complement, every other byte -> 'N'. */
+void gu_kmer_revcomp(char *dst, const char *src, size_t len);
 static inline size_t gu_kmer_count(size_t len, int k, int stride)
 {
 	return len < (size_t)k ? 0 : (len - (size_t)k) / (size_t)stride + 1;

@@ -42,6 +42,13 @@ int64_t gu_kmer_parse(const char *s, int k)
 	return s[k] == '\0' ? code : -1;
 }
 
+void gu_kmer_revcomp(char *dst, const char *src, size_t len)
+{
+	static const char comp[5] = {'T', 'G', 'C', 'A', 'N'};
+	if (!code_of_ready) init_code_of();
+	for (size_t i = 0; i < len; i++) dst[len - 1 - i] = comp[code_of[(unsigned char)src[i]]];
+}
+
 size_t gu_kmer_tokenise(uint32_t *out, const char *seq, size_t len, int k, int stride)
 {
 	if (!code_of_ready) init_code_of();

@@ -3,7 +3,7 @@
 # Called by `make deps`, which `make check` and `make demo` run first.
 set -u
 need=""
-for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev zlib1g-dev zstd python3; do
+for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev zlib1g-dev zstd tabix bsdextrautils python3; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -126,6 +126,20 @@ int main(void)
 	CHECK(gu_kmer_tokenise(t, "ACGTNACGTA", 10, 4, 3) == 3 && t[0] == 0x1b && t[1] == 256 && t[2] == 0x6c, "strided %u %u %u", t[0], t[1], t[2]);
 	CHECK(gu_kmer_tokenise(t, "ACG", 3, 4, 1) == 0, "shorter than k");
 	CHECK(gu_kmer_tokenise(t, "ACGTACGTAC", 10, 2, 5) == 2 && t[0] == 1 && t[1] == 6, "stride > k");
+	{
+		char rc[16];
+		gu_kmer_revcomp(rc, "AACgtNRt-", 9);
+		CHECK(memcmp(rc, "NANNACGTT", 9) == 0, "revcomp %.9s", rc);
+		/* the k-mers of the reverse complement are the complements of the k-mers, reversed */
+		uint32_t f[8], r[8];
+		gu_kmer_revcomp(rc, "GATTACA", 7);
+		CHECK(gu_kmer_tokenise(f, "GATTACA", 7, 3, 1) == 5 && gu_kmer_tokenise(r, rc, 7, 3, 1) == 5, "rc count");
+		for (int i = 0; i < 5; i++) {
+			uint32_t x = f[i], y = 0; /* reverse complement of a 3-mer code */
+			for (int j = 0; j < 3; j++, x >>= 2) y = y << 2 | (3 - (x & 3));
+			CHECK(r[4 - i] == y, "rc k-mer %d: %u vs %u", i, r[4 - i], y);
+		}
+	}
 
 	char *labels[] = {"promoter", "nonpromoter", "mRNA", "lncRNA"};
 	const int ks[][2] = {{3, 1}, {5, 2}, {8, 3}, {1, 1}, {15, 7}, {2, 5}, {4, 4}};
