@@ -12,22 +12,28 @@
 
 void openblas_set_num_threads(int);
 
+#define MAX_MODELS 16
+
 typedef struct {
-	const char *model, *out, *positive, *metrics, *roc;
-	int B, threads;
+	const char *model[MAX_MODELS], *out, *positive, *metrics, *roc;
+	int n_models, B, threads;
 } opts_t;
 
 static void usage(FILE *fp, const opts_t *o)
 {
 	fprintf(fp,
 		"Usage: clspredict -m CLS [options] [STREAM...]\n"
+		"       clspredict -m CLS1 -m CLS2 ... STREAM1 STREAM2 ...\n"
 		"Classify every record of token streams (man 5 tokstream; '-' or none for stdin) with a\n"
 		"classifier made by clstrain. Writes TSV: a header, then per record, in input order,\n"
 		"NAME<TAB>PREDICTED<TAB>P_<LABEL>... (one probability per class, the model's label order).\n"
 		"When records carry labels, prints accuracy, sensitivity, specificity, precision, F1, MCC,\n"
-		"ROC-AUC and the confusion matrix on stderr (metrics over the labelled records).\n\n"
+		"ROC-AUC and the confusion matrix on stderr (metrics over the labelled records).\n"
+		"With several -m (an ensemble), model i reads stream i, the streams hold the same records\n"
+		"in the same order (e.g. fa2kmer -S fwd and -S rev of one file), and the class\n"
+		"probabilities are the mean over the models.\n\n"
 		"Options:\n"
-		"  -m, --model FILE    classifier model (man 5 ulmmodel) [required]\n"
+		"  -m, --model FILE    classifier model (man 5 ulmmodel) [required; repeat for an ensemble]\n"
 		"  -o FILE             predictions TSV, written atomically [stdout]\n"
 		"  -b, --batch INT     records per batch (length-sorted) [%d]\n"
 		"  -t, --threads INT   threads [%d]\n"
@@ -275,7 +281,10 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "m:o:b:t:qh", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o.model = optarg; break;
+		case 'm':
+			if (o.n_models == MAX_MODELS) fl_usage_error("-m: at most %d models", MAX_MODELS);
+			o.model[o.n_models++] = optarg;
+			break;
 		case 'o': o.out = optarg; break;
 		case 'b': o.B = (int)fl_parse_long(optarg, "-b", 1, 65536); break;
 		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
@@ -288,18 +297,27 @@ int main(int argc, char **argv)
 		default: fl_bad_option(argv);
 		}
 	}
-	if (!o.model) fl_usage_error("a classifier is required (-m CLS)");
-	int n_in = argc - optind;
+	if (o.n_models == 0) fl_usage_error("a classifier is required (-m CLS)");
+	int n_in = argc - optind, M = o.n_models;
 	char *stdin_arg[] = {"-"};
 	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
 	if (n_in == 0) n_in = 1;
 	for (int i = 0; i < n_in; i++)
 		if (strcmp(inputs[i], "-") == 0 && n_in > 1) fl_usage_error("'-' (stdin) cannot be combined with other inputs");
+	if (M > 1 && n_in != M)
+		fl_usage_error("%d models need %d streams, one per model in the same order (got %d)", M, M, n_in);
 
-	gu_model *m = gu_model_read(o.model);
-	if (!m) fl_die("%s", gu_errmsg());
-	if (m->hp.kind != GU_MODEL_CLS)
-		fl_die("%s: a language model, not a classifier (make one with clstrain)", o.model);
+	gu_model *ms[MAX_MODELS] = {0};
+	for (int i = 0; i < M; i++) {
+		if (!(ms[i] = gu_model_read(o.model[i]))) fl_die("%s", gu_errmsg());
+		if (ms[i]->hp.kind != GU_MODEL_CLS)
+			fl_die("%s: a language model, not a classifier (make one with clstrain)", o.model[i]);
+		if (i == 0) continue;
+		int same = ms[i]->hp.n_classes == ms[0]->hp.n_classes;
+		for (int k = 0; same && k < ms[0]->hp.n_classes; k++) same = strcmp(ms[i]->labels[k], ms[0]->labels[k]) == 0;
+		if (!same) fl_die("%s: its classes differ from those of %s", o.model[i], o.model[0]);
+	}
+	gu_model *m = ms[0];
 	int C = m->hp.n_classes, pos = 0;
 	if (o.positive) {
 		pos = -1;
@@ -308,11 +326,24 @@ int main(int argc, char **argv)
 		if (pos < 0) fl_die("--positive: '%s' is not one of the model's labels", o.positive);
 	}
 
-	/* everything is read and checked before any work */
-	cd_set s;
-	cd_load(&s, inputs, n_in, m->vocab, "input");
-	if (s.n == 0) fl_die("%s: no records", inputs[0]);
-	cd_map_labels(&s, m->labels, C, 0);
+	/* everything is read and checked before any work; with an ensemble, stream i through
+	 * model i's vocabulary, and every stream must list the records of the first */
+	cd_set sets[MAX_MODELS];
+	for (int i = 0; i < M; i++) {
+		cd_load(&sets[i], M > 1 ? inputs + i : inputs, M > 1 ? 1 : n_in, ms[i]->vocab, "input");
+		if (sets[i].n == 0) fl_die("%s: no records", M > 1 ? inputs[i] : inputs[0]);
+		cd_map_labels(&sets[i], m->labels, C, 0);
+		if (i == 0) continue;
+		if (sets[i].n != sets[0].n)
+			fl_die("%s: %lld records, but %s has %lld (an ensemble needs the same records in each stream)",
+			       inputs[i], (long long)sets[i].n, inputs[0], (long long)sets[0].n);
+		for (int64_t r = 0; r < sets[0].n; r++)
+			if (strcmp(cd_name(&sets[i], r), cd_name(&sets[0], r)) != 0 || sets[i].label[r] != sets[0].label[r])
+				fl_die("%s: record %lld is %s, but %s has %s there (an ensemble needs the same records, "
+				       "labels and order in each stream)", inputs[i], (long long)r + 1, cd_name(&sets[i], r),
+				       inputs[0], cd_name(&sets[0], r));
+	}
+	cd_set s = sets[0];
 	if ((o.metrics || o.roc) && s.n_labelled == 0)
 		fl_die("%s needs labelled records, but no record carries a label", o.metrics ? "--metrics" : "--roc");
 	if (o.roc) {
@@ -326,9 +357,20 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		if (paths[i] && !(outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
 
-	float *probs = malloc((size_t)s.n * (size_t)C * sizeof *probs);
-	if (!probs) fl_die("out of memory");
-	double secs = predict(&s, m, o.B, o.threads, probs);
+	size_t np = (size_t)s.n * (size_t)C;
+	float *probs = malloc(np * sizeof *probs), *pm = M > 1 ? malloc(np * sizeof *pm) : NULL;
+	if (!probs || (M > 1 && !pm)) fl_die("out of memory");
+	double secs = 0;
+	int64_t n_tok = 0, n_unk = 0;
+	for (int i = 0; i < M; i++) {
+		secs += predict(&sets[i], ms[i], o.B, o.threads, M > 1 ? pm : probs);
+		n_tok += sets[i].n_tok, n_unk += sets[i].n_unk;
+		if (M == 1) break;
+		for (size_t j = 0; j < np; j++) probs[j] = i ? probs[j] + pm[j] : pm[j];
+	}
+	if (M > 1)
+		for (size_t j = 0; j < np; j++) probs[j] /= (float)M;
+	free(pm);
 
 	sbuf b = {0};
 	sb_printf(&b, "name\tpredicted");
@@ -350,12 +392,11 @@ int main(int argc, char **argv)
 	b = (sbuf){0};
 	write_close(0, &b);
 	fl_close_stdout();
-	fl_info("%lld records, %lld tokens (%lld unknown) in %.2f s: %.0f tokens/s, %d threads, batch %d",
-		(long long)s.n, (long long)s.n_tok, (long long)s.n_unk, secs, secs > 0 ? s.n_tok / secs : 0.0,
-		o.threads, o.B);
+	fl_info("%lld records, %lld tokens (%lld unknown) in %.2f s: %.0f tokens/s, %d threads, batch %d%s",
+		(long long)s.n, (long long)n_tok, (long long)n_unk, secs, secs > 0 ? n_tok / secs : 0.0, o.threads,
+		o.B, M > 1 ? " (all models)" : "");
 	fl_summary();
 	free(probs);
-	cd_free(&s);
-	gu_model_free(m);
+	for (int i = 0; i < M; i++) cd_free(&sets[i]), gu_model_free(ms[i]);
 	return 0;
 }

@@ -49,3 +49,8 @@ gzip -dc "$E" | tail -n 40 >> "$T/cls.fa"
 cat "$T/cls.tok" "$T/cls_nolab.tok" > "$T/cls_mixed.tok"
 "$BIN/kmervocab" -q "$T/cls.tok" -o "$T/cls.vocab"
 "$BIN/clstrain" -q --no-pretrain -v "$T/cls.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 3 -o "$T/cls.model" "$T/cls.tok"
+# a second classifier on the same records at k=5 s=2 (clspredict ensembles), and one with other classes
+"$BIN/kmervocab" -q "$T/cls_k5.tok" -o "$T/cls_k5.vocab"
+"$BIN/clstrain" -q --no-pretrain -v "$T/cls_k5.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 4 -o "$T/cls_k5.model" "$T/cls_k5.tok"
+"$BIN/fa2kmer" -q -k3 -l A -l B "$T/cls.fa" "$T/small.fa" -o "$T/cls_ab.tok"
+"$BIN/clstrain" -q --no-pretrain -v "$T/cls.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 3 -o "$T/cls_ab.model" "$T/cls_ab.tok"
