@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Writes docs/results.md and its figures from the outputs of the pipelines (never by hand):
 #   pipelines/report.sh [OUT]      (OUT defaults to pipelines/out)
-# Each experiment folder that holds a results.tsv gets its section; gnuplot draws the curves
-# from the --log TSVs and the ROC files of clspredict.
+# Each experiment folder of OUT that holds a results.tsv (re)writes its section,
+# docs/results/EXP.md, and its line of the goals, docs/results/EXP.goals; gnuplot draws the
+# curves from the --log TSVs and the ROC files of clspredict. results.md is then assembled from
+# every section file, so an experiment not re-run keeps the section of its last run (each
+# section states its date and command).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/pipelines/out}
 doc=$top/docs/results.md
+sec=$top/docs/results
 fig=$top/docs/fig
-mkdir -p "$fig"
+mkdir -p "$fig" "$sec"
 
 md_table() { # TSV -> markdown table
 	awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" }; print h; print s; next }
@@ -56,18 +60,17 @@ plot_roc() { # title, output png, then label=file pairs
 	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
 }
 
-{
-	echo "# Results"
-	echo
-	echo "Made by \`pipelines/report.sh\` from the outputs of the committed pipelines on $(date -u +%Y-%m-%d)"
-	echo "(machine: $machine). Re-run a pipeline, then this script, to reproduce a table; training"
-	echo "runs under a wall-clock budget, so numbers move with the machine's speed and load."
-	echo
+run_line() { # when and where a folder's results were made
+	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
+}
 
-	for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
-		[ -s "$d/results.tsv" ] || continue
-		exp=$(basename "$d")
+for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
+	[ -s "$d/results.tsv" ] || continue
+	exp=$(basename "$d")
+	{
 		echo "## E. coli promoters ($exp: \`$(command_of "$d" "$exp")\`)"
+		echo
+		run_line "$d"
 		echo
 		echo "Test set: 412 promoters, 416 non-promoters (150 bp, k=5 stride 2). Positive class: promoter."
 		echo "The reference's numbers come from its own split, GPU training and E=400/H=1150 models."
@@ -89,12 +92,20 @@ plot_roc() { # title, output png, then label=file pairs
 		echo "![LM training loss]($(basename "$fig")/$exp-lm.png)"
 		echo "![ROC curves]($(basename "$fig")/$exp-roc.png)"
 		echo
-	done
+	} > "$sec/$exp.md"
+	: > "$sec/$exp.goals"
+	[ "$exp" = demo ] || awk -F'\t' -v ex="$exp" '$1 == "E. coli genome LM" { ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
+		END { printf "- E. coli promoters, `%s`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
+			ex, ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$d/results.tsv" > "$sec/$exp.goals"
+done
 
-	for d in "$out"/human "$out"/human-*; do
-		[ -s "$d/results.tsv" ] || continue
-		exp=$(basename "$d")
+for d in "$out"/human "$out"/human-*; do
+	[ -s "$d/results.tsv" ] || continue
+	exp=$(basename "$d")
+	{
 		echo "## Human language models ($exp: \`$(command_of "$d" human)\`)"
+		echo
+		run_line "$d"
 		echo
 		echo "Trained on chr20 (2 kb records cut at N runs) with the same wall-clock budget each;"
 		echo "validated on the fixed chrX slice (2,500 N-free 2 kb chunks). Bits per base = loss / ln 2 /"
@@ -110,11 +121,18 @@ plot_roc() { # title, output png, then label=file pairs
 			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f"; done)
 		echo "![Human LM validation curves]($(basename "$fig")/$exp-lm.png)"
 		echo
-	done
+	} > "$sec/$exp.md"
+	awk -F'\t' -v ex="$exp" 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
+		END { printf "- Human LMs, `%s` (%d configurations): best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
+			ex, n, c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$d/results.tsv" > "$sec/$exp.goals"
+done
 
-	d=$out/lncrna
-	if [ -s "$d/results.tsv" ]; then
+d=$out/lncrna
+if [ -s "$d/results.tsv" ]; then
+	{
 		echo "## lncRNA vs mRNA (\`$(command_of "$d" lncrna)\`)"
+		echo
+		run_line "$d"
 		echo
 		echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
 		echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
@@ -140,24 +158,36 @@ plot_roc() { # title, output png, then label=file pairs
 			echo "![ROC $s]($(basename "$fig")/lncrna-roc-$s.png)"
 		done
 		echo
-	fi
+	} > "$sec/lncrna.md"
+	awk -F'\t' '$2 == "ulmfit" { printf "- lncRNA %s: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, $3, $6,
+		($3 >= $6 ? "at least tied" : "below") }' "$d/results.tsv" > "$sec/lncrna.goals"
+fi
+
+# results.md: every section file, in pipeline order, then the goals
+sections() {
+	local f
+	for f in "$sec"/demo.md "$sec"/ecoli.md "$sec"/ecoli-*.md "$sec"/human.md "$sec"/human-*.md "$sec"/lncrna.md; do
+		[ -s "$f" ] && echo "$f"
+	done
+	return 0
+}
+{
+	echo "# Results"
+	echo
+	echo "Made by \`pipelines/report.sh\` from the outputs of the committed pipelines (never edited by hand);"
+	echo "each section says when its run was made and by which command. Re-run a pipeline, then this"
+	echo "script, to reproduce a table; training runs under a wall-clock budget, so numbers move with the"
+	echo "machine's speed and load."
+	echo
+	for f in $(sections); do cat "$f"; done
 	echo "## Against the goals"
 	echo
 	echo "Checked by this script from the tables above."
 	echo
-	for r in "$out"/ecoli/results.tsv "$out"/ecoli-*/results.tsv; do
-		[ -s "$r" ] && awk -F'\t' -v ex="$(basename "$(dirname "$r")")" '$1 == "E. coli genome LM" { ea = $2; em = $5 } $1 == "multi-genome LM" { ma = $2; mm = $5 }
-			END { printf "- E. coli promoters, `%s`: E. coli LM %s accuracy / %s MCC against the goal 0.92 / 0.84: %s; multi-genome LM %s / %s.\n",
-				ex, ea, em, (ea >= 0.92 && em >= 0.84) ? "met" : "not met", ma, mm }' "$r"
+	for f in $(sections); do
+		g=${f%.md}.goals
+		[ -s "$g" ] && cat "$g"
 	done
-	for r in "$out"/human/results.tsv "$out"/human-*/results.tsv; do
-		[ -s "$r" ] && awk -F'\t' -v ex="$(basename "$(dirname "$r")")" 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
-			END { printf "- Human LMs, `%s` (%d configurations): best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
-				ex, n, c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$r"
-	done
-	r=$out/lncrna/results.tsv
-	[ -s "$r" ] && awk -F'\t' '$2 == "ulmfit" { printf "- lncRNA %s: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, $3, $6,
-		($3 >= $6 ? "at least tied" : "below") }' "$r"
 	echo
 } > "$doc"
 echo "report: wrote $doc" >&2
