@@ -74,6 +74,11 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		echo
 		echo "Test set: 412 promoters, 416 non-promoters (150 bp, k=5 stride 2). Positive class: promoter."
 		echo "The reference's numbers come from its own split, GPU training and E=400/H=1150 models."
+		grep -q '^rule: start codon' "$d/results.tsv" && {
+			echo "The last row is no model but a one-line rule (\`pipelines/startcodon.awk\`): every promoter window"
+			echo "ends 50 bp into its CDS, so a start codon (ATG, GTG, TTG) at positions 101-103 marks nearly every"
+			echo "promoter, and a classifier that locates it is near the top. Concat pooling is blind to position."
+		}
 		echo
 		md_table "$d/results.tsv"
 		echo
