@@ -128,7 +128,7 @@ for d in "$out"/human "$out"/human-*; do
 		echo
 	} > "$sec/$exp.md"
 	awk -F'\t' -v ex="$exp" 'NR > 1 { n++; if (b == "" || $4 < b) { b = $4; c = $1; g = $9; h = $10 }; if ($9 > 0) w = w " " $1 }
-		END { printf "- Human LMs, `%s` (%d configurations): best %s at %s bits/base, %+.4f against the Markov baseline (%+.2f bits/base per CPU-hour); %s.\n",
+		END { printf "- Human LMs, `%s` (%d configurations): best %s at %s bits/base, %+.4f against the Markov baseline (%+.3f bits/base per CPU-hour); %s.\n",
 			ex, n, c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$d/results.tsv" > "$sec/$exp.goals"
 done
 
