@@ -60,8 +60,16 @@ plot_roc() { # title, output png, then label=file pairs
 	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
 }
 
-run_line() { # when and where a folder's results were made
+run_line() { # when and where a folder's results were made, and how long it took
+	local first last steps
+	first=$(find "$1" -maxdepth 1 -type f ! -name '*.tmp' -printf '%T@\n' | sort -n | head -n 1)
+	last=$(date -u -r "$1/results.tsv" +%s)
+	steps=$(for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
+		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || awk -F'\t' 'NR > 1 { s += $7 } END { print s }' "$f"; done)
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
+	awk -v a="$first" -v b="$last" -v s="$(echo "$steps" | awk '{ t += $1 } END { print t + 0 }')" 'BEGIN {
+		printf "Wall time: %.0f min from the first output file to results.tsv (a stop and resume counts its pause);\n", (b - a) / 60
+		printf "the training steps log %.0f min of single-thread time in all.\n", s / 60 }'
 }
 
 for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
