@@ -140,10 +140,11 @@ for d in "$out"/human "$out"/human-*; do
 			ex, n, c, b, g, h, (w == "" ? "no configuration beats the Markov baseline yet" : "beating it:" w) }' "$d/results.tsv" > "$sec/$exp.goals"
 done
 
-d=$out/lncrna
-if [ -s "$d/results.tsv" ]; then
+for d in "$out"/lncrna "$out"/lncrna-*; do
+	[ -s "$d/results.tsv" ] || continue
+	exp=$(basename "$d")
 	{
-		echo "## lncRNA vs mRNA (\`$(command_of "$d" lncrna)\`)"
+		echo "## lncRNA vs mRNA ($exp: \`$(command_of "$d" lncrna)\`)"
 		echo
 		run_line "$d"
 		echo
@@ -166,20 +167,20 @@ if [ -s "$d/results.tsv" ]; then
 		cls_summaries "$d"
 		echo
 		for s in test challenge mouse; do
-			plot_roc "lncRNA vs mRNA: $s" "$fig/lncrna-roc-$s.png" \
+			plot_roc "lncRNA vs mRNA: $s ($exp)" "$fig/$exp-roc-$s.png" \
 				$(for f in "$d"/cls.*."$s".roc; do [ -s "$f" ] && echo "$(basename "$f" ."$s".roc | sed 's/^cls\.//')=$f"; done)
-			echo "![ROC $s]($(basename "$fig")/lncrna-roc-$s.png)"
+			echo "![ROC $s]($(basename "$fig")/$exp-roc-$s.png)"
 		done
 		echo
-	} > "$sec/lncrna.md"
-	awk -F'\t' '$2 == "ulmfit" { printf "- lncRNA %s: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, $3, $6,
-		($3 >= $6 ? "at least tied" : "below") }' "$d/results.tsv" > "$sec/lncrna.goals"
-fi
+	} > "$sec/$exp.md"
+	awk -F'\t' -v ex="$exp" '$2 == "ulmfit" { printf "- lncRNA %s, `%s`: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, ex, $3, $6,
+		($3 >= $6 ? "at least tied" : "below") }' "$d/results.tsv" > "$sec/$exp.goals"
+done
 
 # results.md: every section file, in pipeline order, then the goals
 sections() {
 	local f
-	for f in "$sec"/demo.md "$sec"/ecoli.md "$sec"/ecoli-*.md "$sec"/human.md "$sec"/human-*.md "$sec"/lncrna.md; do
+	for f in "$sec"/demo.md "$sec"/ecoli.md "$sec"/ecoli-*.md "$sec"/human.md "$sec"/human-*.md "$sec"/lncrna.md "$sec"/lncrna-*.md; do
 		[ -s "$f" ] && echo "$f"
 	done
 	return 0
