@@ -68,8 +68,8 @@ run_line() { # when and where a folder's results were made, and how long it took
 		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || awk -F'\t' 'NR > 1 { s += $7 } END { print s }' "$f"; done)
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
 	awk -v a="$first" -v b="$last" -v s="$(echo "$steps" | awk '{ t += $1 } END { print t + 0 }')" 'BEGIN {
-		printf "Wall time: %.0f min from the first output file to results.tsv (a stop and resume counts its pause);\n", (b - a) / 60
-		printf "the training steps log %.0f min of single-thread time in all.\n", s / 60 }'
+		printf "Wall time: %.0f min from the oldest file in the folder to results.tsv (counting the pause of a stop\nand resume, and the age of outputs reused from an earlier run);", (b - a) / 60
+		printf " the training steps log %.0f min of single-thread\ntime in all.\n", s / 60 }'
 }
 
 for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
