@@ -428,10 +428,7 @@ int main(int argc, char **argv)
 		case O_ALPHA: o.alpha = fl_parse_double(optarg, "--alpha", 0, 1e6); break;
 		case O_BETA: o.beta = fl_parse_double(optarg, "--beta", 0, 1e6); break;
 		case O_BPTT: o.bptt = (int)fl_parse_long(optarg, "--bptt", 1, 100000); break;
-		case O_MAXLEN: /* 0 = pool every chunk: the model stores the largest bound (it takes >= 1) */
-			o.max_len = fl_parse_size(optarg, "--max-len", 0, INT32_MAX);
-			if (o.max_len == 0) o.max_len = INT32_MAX;
-			break;
+		case O_MAXLEN: o.max_len = fl_parse_size(optarg, "--max-len", 0, INT32_MAX); break;
 		case 'V':
 			if (!(o.valid = realloc(o.valid, (size_t)(o.n_valid + 1) * sizeof *o.valid))) fl_die("out of memory");
 			o.valid[o.n_valid++] = optarg;

@@ -62,7 +62,8 @@ int gu_hparams_check(const gu_hparams *hp)
 	if ((r = check_range("n_lin", hp->n_lin, cls ? 1 : 0, 65536)) < 0) return r;
 	if ((r = check_range("n_classes", hp->n_classes, cls ? 2 : 0, cls ? 65536 : 0)) < 0) return r;
 	if ((r = check_range("bptt", hp->bptt, 1, 1 << 20)) < 0) return r;
-	if ((r = check_range("max_len", hp->max_len, cls ? 1 : 0, INT32_MAX)) < 0) return r;
+	/* max_len 0: every chunk is pooled (LMs store 0) */
+	if ((r = check_range("max_len", hp->max_len, 0, INT32_MAX)) < 0) return r;
 	if (!isfinite(hp->drop_mult) || hp->drop_mult < 0 || hp->drop_mult > 1e6)
 		return gu_err(GU_EARG, "drop_mult = %g out of range [0, 1e6]", hp->drop_mult);
 	const char *pn[5] = {"output_p", "hidden_p", "input_p", "embed_p", "weight_p"};

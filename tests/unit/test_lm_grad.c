@@ -296,7 +296,10 @@ int main(void)
 {
 	gu_rng_seed(&trng, 20240601);
 	test_lm();
+	gu_rng t0 = trng;
 	test_cls(12, 20, 11, 0x1f, "CLS one chunk");
+	trng = t0; /* max_len 0 pools every chunk too: the same batch, checked on its own */
+	test_cls(12, 0, 11, 0x1f, "CLS max_len 0 (every chunk)");
 	test_cls(4, 8, 7, 1u << 4, "CLS 3 chunks, head");
 	return tu_done("test_lm_grad");
 }
