@@ -61,13 +61,13 @@ plot_roc() { # title, output png, then label=file pairs
 }
 
 run_line() { # when and where a folder's results were made, and how long it took
-	local first last steps
+	local first steps
 	first=$(find "$1" -maxdepth 1 -type f ! -name '*.tmp' -printf '%T@\n' | sort -n | head -n 1)
-	last=$(date -u -r "$1/results.tsv" +%s)
+	# seconds of each step: the last line of an LM log, every epoch of a classifier log
 	steps=$(for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
-		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || awk -F'\t' 'NR > 1 { s += $7 } END { print s }' "$f"; done)
+		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done)
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
-	awk -v a="$first" -v b="$last" -v s="$(echo "$steps" | awk '{ t += $1 } END { print t + 0 }')" 'BEGIN {
+	echo "$steps" | awk -v a="$first" -v b="$(date -u -r "$1/results.tsv" +%s)" '{ s += $1 } END {
 		printf "Wall time: %.0f min from the oldest file in the folder to results.tsv (counting the pause of a stop\nand resume, and the age of outputs reused from an earlier run);", (b - a) / 60
 		printf " the training steps log %.0f min of single-thread\ntime in all.\n", s / 60 }'
 }
