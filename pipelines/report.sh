@@ -68,15 +68,11 @@ run_line() { # when and where a folder's results were made, and how long it took
 	steps=$(for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || echo "$(tail -n 1 "$f" | cut -f 10) $(date -r "$f" +%s)"; done
 		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || echo "$(tail -n +2 "$f" | awk -F'\t' '{ s += $7 } END { print s }') $(date -r "$f" +%s)"; done)
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
-	echo "$steps" | sort -k2,2n | awk -v a="$first" -v b="$(date -u -r "$1/results.tsv" +%s)" '
-		NF == 2 { s += $1; n++; lo[n] = $2 - $1; hi[n] = $2 }
+	echo "$steps" | awk 'NF == 2 { printf "%.0f %.0f %s\n", $2 - $1, $2, $1 }' | sort -n | awk -v a="$first" -v b="$(date -u -r "$1/results.tsv" +%s)" '
+		# the steps as "start end seconds", by start: merge overlapping intervals into their union
+		{ s += $3; if (NR == 1 || $1 > e) { u += e - st; st = $1; e = $2 } else if ($2 > e) e = $2 }
 		END {
-			# union of the step intervals: sort by start, then merge
-			for (i = 2; i <= n; i++) for (j = i; j > 1 && lo[j] < lo[j - 1]; j--) {
-				t = lo[j]; lo[j] = lo[j - 1]; lo[j - 1] = t; t = hi[j]; hi[j] = hi[j - 1]; hi[j - 1] = t }
-			for (i = 1; i <= n; i++) {
-				if (i == 1 || lo[i] > e) { if (i > 1) u += e - st; st = lo[i]; e = hi[i] } else if (hi[i] > e) e = hi[i] }
-			if (n) u += e - st
+			u += e - st
 			printf "Wall time: %.0f min from the oldest file in the folder to results.tsv (counting the pause of a stop\nand resume, and the age of outputs reused from an earlier run); the training steps ran during %.0f min\n", (b - a) / 60, u / 60
 			printf "of wall time (the union of their logged intervals) and log %.0f min of single-thread time in all.\n", s / 60 }'
 }
