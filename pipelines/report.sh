@@ -74,7 +74,7 @@ run_line() { # when and where a folder's results were made, and how long it took
 		END {
 			u += e - st
 			printf "Wall time: %.0f min from the oldest file in the folder to results.tsv (counting the pause of a stop\nand resume, and the age of outputs reused from an earlier run); the training steps ran during %.0f min\n", (b - a) / 60, u / 60
-			printf "of wall time (the union of their logged intervals) and log %.0f min of single-thread time in all.\n", s / 60 }'
+			printf "of wall time (the union of their logged intervals) and log %.0f min in all (the sum of the steps'\''\nwall times; each step runs one thread unless the command sets more).\n", s / 60 }'
 }
 
 for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
