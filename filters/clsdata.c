@@ -206,18 +206,3 @@ int cd_batch(const cd_set *s, const uint32_t *rows, int nb, int32_t *ids, int32_
 	}
 	return S;
 }
-
-double cd_parse_duration(const char *s, const char *opt)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end), mult = 1;
-	if (end != s && *end) {
-		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : NAN;
-		if (end[1]) mult = NAN;
-	}
-	v *= mult;
-	if (errno || end == s || !(v > 0) || !isfinite(v))
-		fl_usage_error("%s: '%s' is not a duration (seconds, or a number with s, m, h or d)", opt, s);
-	return v;
-}

@@ -61,7 +61,4 @@ int64_t cd_sortish(const cd_set *s, int B, gu_rng *rng, uint32_t *order);
 int cd_batch_S(const cd_set *s, const uint32_t *rows, int nb);
 int cd_batch(const cd_set *s, const uint32_t *rows, int nb, int32_t *ids, int32_t *labels);
 
-/* Parses a duration: plain seconds or a number with s, m, h or d ("90", "45m", "1.5h").
- * A bad value is a usage error naming opt. */
-double cd_parse_duration(const char *s, const char *opt);
 #endif

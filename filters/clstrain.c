@@ -66,7 +66,7 @@ static void usage(FILE *fp, const opts_t *o)
 		"      --clip F         clip the gradient norm to F, 0 = off [%g]\n"
 		"      --keep-best      write the epoch with the lowest validation loss (needs -V)\n"
 		"      --seed INT       random seed (initialisation, batch order, dropout) [%llu]\n"
-		"      --time DURATION  stop after this long (90s, 30m, 2h), writing model and checkpoint\n"
+		"      --time DURATION  stop after this long (90s, 30m, 1h30m), writing model and checkpoint\n"
 		"Output:\n"
 		"  -o FILE              classifier model (man 5 ulmmodel), written atomically [required]\n"
 		"      --log FILE       TSV of epochs: epoch, stage, lr, train_loss, valid_loss,\n"
@@ -440,7 +440,7 @@ int main(int argc, char **argv)
 		case O_CLIP: o.clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
 		case O_BEST: o.keep_best = 1; break;
 		case O_SEED: o.seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, INT64_MAX); break;
-		case O_TIME: o.time_budget = cd_parse_duration(optarg, "--time"); break;
+		case O_TIME: o.time_budget = fl_parse_duration(optarg, "--time"); break;
 		case O_LOG: o.log = optarg; break;
 		case O_CKPT: o.checkpoint = optarg; break;
 		case O_RESUME: o.resume = optarg; break;

@@ -143,6 +143,33 @@ double fl_parse_double(const char *s, const char *opt, double lo, double hi)
 	return v;
 }
 
+double fl_parse_duration(const char *s, const char *opt)
+{
+	double total = 0;
+	const char *p = s;
+	int ok = *p != '\0';
+	while (ok && *p) {
+		char *end;
+		errno = 0;
+		double v = strtod(p, &end), mult = 1;
+		/* digits or a point first: strtod alone would also take "inf", "nan", signs, blanks */
+		if (end == p || errno || !((*p >= '0' && *p <= '9') || *p == '.') || !isfinite(v)) {
+			ok = 0;
+			break;
+		}
+		if (*end == 's') end++;
+		else if (*end == 'm') mult = 60, end++;
+		else if (*end == 'h') mult = 3600, end++;
+		else if (*end == 'd') mult = 86400, end++;
+		else if (*end) ok = 0;
+		total += v * mult;
+		p = end;
+	}
+	if (!ok || !(total > 0) || !isfinite(total))
+		fl_usage_error("%s: '%s' is not a duration (e.g. 90, 90s, 45m, 1.5h, 1h30m)", opt, s);
+	return total;
+}
+
 void fl_progress(const char *fmt, ...)
 {
 	if (fl_quiet) return;

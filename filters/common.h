@@ -31,6 +31,9 @@ long fl_parse_long(const char *s, const char *opt, long lo, long hi);
 double fl_parse_double(const char *s, const char *opt, double lo, double hi);
 /* Sizes with an optional k/M/G suffix (powers of 1000). */
 long fl_parse_size(const char *s, const char *opt, long lo, long hi);
+/* A duration in seconds, > 0: one or more NUMBER[UNIT] parts added up, UNIT s (or none), m, h
+ * or d: "90", "90s", "45m", "1.5h", "1h30m". */
+double fl_parse_duration(const char *s, const char *opt);
 
 /* Progress: on a terminal a live line rewritten in place, otherwise one line every
  * `interval` seconds (default 10). fl_progress is cheap to call often. */

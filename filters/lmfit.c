@@ -43,28 +43,6 @@ void lmfit_defaults(lmfit_opts *o)
 	o->ckpt_minutes = 10;
 }
 
-double lmfit_parse_duration(const char *s, const char *opt)
-{
-	double total = 0;
-	const char *p = s;
-	if (!*p) fl_usage_error("%s: empty duration", opt);
-	while (*p) {
-		char *end;
-		errno = 0;
-		double v = strtod(p, &end);
-		if (end == p || errno || v < 0) fl_usage_error("%s: '%s' is not a duration (e.g. 90, 90s, 15m, 2h, 1h30m)", opt, s);
-		double mult = 1;
-		if (*end == 's') end++;
-		else if (*end == 'm') mult = 60, end++;
-		else if (*end == 'h') mult = 3600, end++;
-		else if (*end == 'd') mult = 86400, end++;
-		else if (*end) fl_usage_error("%s: '%s' is not a duration (e.g. 90, 90s, 15m, 2h, 1h30m)", opt, s);
-		total += v * mult;
-		p = end;
-	}
-	return total;
-}
-
 uint64_t lmfit_mem_available(void)
 {
 	FILE *fp = fopen("/proc/meminfo", "r");
@@ -509,7 +487,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case O_DIV: o->div = fl_parse_double(optarg, "--div", 1, 1e9); break;
 		case O_PCT: o->pct_start = fl_parse_double(optarg, "--pct-start", 0, 1); break;
 		case O_CLIP: o->clip = fl_parse_double(optarg, "--clip", 0, 1e9); break;
-		case O_TIME: o->time_budget = lmfit_parse_duration(optarg, "--time"); break;
+		case O_TIME: o->time_budget = fl_parse_duration(optarg, "--time"); break;
 		case O_SEED: o->seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, 0x7fffffffffffffffL); break;
 		case 't': c->threads = (int)fl_parse_long(optarg, "--threads", 1, 1024); break;
 		case O_LOG: o->log_path = optarg; break;

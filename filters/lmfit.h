@@ -36,8 +36,6 @@ int lmfit_run(gu_model *m, const lmfit_opts *o);
 /* Evaluates m on streams (no dropout, state from zero, file order, batches of B x T); fills
  * loss. */
 void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T, gu_loss *loss);
-/* Parses "90", "90s", "15m", "2h", "1h30m" into seconds; usage error otherwise. */
-double lmfit_parse_duration(const char *s, const char *opt);
 /* Available memory in bytes (MemAvailable), 0 when unknown. */
 uint64_t lmfit_mem_available(void);
 
