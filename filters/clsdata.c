@@ -1,6 +1,4 @@
 /* clsdata.c: labelled token streams in memory and the classifier's batches. */
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

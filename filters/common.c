@@ -147,27 +147,25 @@ double fl_parse_duration(const char *s, const char *opt)
 {
 	double total = 0;
 	const char *p = s;
-	int ok = *p != '\0';
-	while (ok && *p) {
+	if (!*p) goto bad;
+	while (*p) {
+		/* a digit or a point first: strtod alone would also take "inf", "nan", signs, blanks */
+		if (!((*p >= '0' && *p <= '9') || *p == '.')) goto bad;
 		char *end;
 		errno = 0;
 		double v = strtod(p, &end), mult = 1;
-		/* digits or a point first: strtod alone would also take "inf", "nan", signs, blanks */
-		if (end == p || errno || !((*p >= '0' && *p <= '9') || *p == '.') || !isfinite(v)) {
-			ok = 0;
-			break;
-		}
+		if (end == p || errno) goto bad; /* ERANGE: too large to be finite */
 		if (*end == 's') end++;
 		else if (*end == 'm') mult = 60, end++;
 		else if (*end == 'h') mult = 3600, end++;
 		else if (*end == 'd') mult = 86400, end++;
-		else if (*end) ok = 0;
+		else if (*end) goto bad;
 		total += v * mult;
 		p = end;
 	}
-	if (!ok || !(total > 0) || !isfinite(total))
-		fl_usage_error("%s: '%s' is not a duration (e.g. 90, 90s, 45m, 1.5h, 1h30m)", opt, s);
-	return total;
+	if (total > 0 && isfinite(total)) return total;
+bad:
+	fl_usage_error("%s: '%s' is not a duration (e.g. 90, 90s, 45m, 1.5h, 1h30m)", opt, s);
 }
 
 void fl_progress(const char *fmt, ...)
