@@ -57,7 +57,9 @@ char *gu_strdup(const char *s);
 /* CRC-32 (zlib polynomial) of buf, continuing from crc (start with 0). */
 uint32_t gu_crc32(uint32_t crc, const void *buf, size_t n);
 
-/* Whether this CPU runs the library's AVX-512F kernels (checked once; 0 off x86-64). */
+/* Whether this CPU runs the library's AVX-512F kernels (checked once; 0 off x86-64). The
+ * environment variable GULM_NO_AVX512 (set and not empty) turns them off, so that the AVX2 /
+ * OpenBLAS paths can be tested on an AVX-512 machine; results then differ by float rounding. */
 int gu_cpu_avx512(void);
 
 /* ---- atomic output files (util.c) --------------------------------------------------------

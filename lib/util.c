@@ -136,7 +136,10 @@ int gu_cpu_avx512(void)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
 	static int ok = -1; /* a race here only computes the same value twice */
-	if (ok < 0) ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	if (ok < 0) {
+		const char *off = getenv("GULM_NO_AVX512");
+		ok = __builtin_cpu_supports("avx512f") && !(off && *off) ? 1 : 0;
+	}
 	return ok;
 #else
 	return 0;

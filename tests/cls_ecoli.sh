@@ -1,10 +1,18 @@
 #!/bin/sh
 # A short real-data run of clstrain and clspredict on E. coli promoters: a subset (every 4th
 # training record, every 3rd validation record, every 4th test record), k=5 stride 2, a tiny
-# classifier from scratch (--no-pretrain, E=32 H=64, no dropout, one stage of 10 epochs), fixed
-# seed. Asserts that the test accuracy is clearly above chance (>= 0.65) and that the accuracy
+# classifier from scratch (--no-pretrain, E=32 H=64, drop-mult 0.3, one stage of 10 epochs at
+# one learning rate for every layer group), fixed seed. Asserts that the test accuracy is
+# clearly above chance (>= 0.62; 207 records, so chance is 0.50 +- 0.035) and that the accuracy
 # clspredict reports equals the one recomputed from its TSV; then the same run interrupted by
 # SIGTERM and resumed. About 30-40 s on 2 cores.
+#
+# Why one rate (--lr-factor 1): with the reference's lr/2.6 per group down, this from-scratch
+# model trains its embedding at lr/46 and its validation accuracy sits at chance for most
+# epochs while BatchNorm's running statistics lag the features (valid loss in the hundreds);
+# whether it recovers by epoch 10 hangs on float rounding (seeds 1-4, AVX-512 and AVX2 paths:
+# test accuracy 0.50-0.72; PyTorch on the same data and settings does the same). At one rate,
+# seeds 1-5 on both paths gave 0.667-0.730 (2026-12-02, AMD EPYC with AVX-512).
 set -eu
 cd "$(dirname "$0")/.."
 BIN=$(pwd)/bin
@@ -18,7 +26,7 @@ sub "$E/ecoli_promoters.train.fa.gz" 4 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/tra
 sub "$E/ecoli_promoters.valid.fa.gz" 3 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/valid.tok"
 sub "$E/ecoli_promoters.test.fa.gz" 4 | "$BIN/fa2kmer" -q -k5 -s2 -L -o "$T/test.tok"
 "$BIN/kmervocab" -q -o "$T/vocab.tsv" "$T/train.tok"
-"$BIN/clstrain" -q --no-pretrain -v "$T/vocab.tsv" -E 32 -H 64 --drop-mult 0 -b 32 \
+"$BIN/clstrain" -q --no-pretrain -v "$T/vocab.tsv" -E 32 -H 64 --drop-mult 0.3 --lr-factor 1 -b 32 \
 	--stages all:10:1e-2 --seed 1 -V "$T/valid.tok" --log "$T/log.tsv" -o "$T/cls.model" "$T/train.tok"
 test "$(wc -l < "$T/log.tsv")" -eq 11 || { echo "cls_ecoli: log has not 10 epochs"; exit 1; }
 "$BIN/clspredict" -q -m "$T/cls.model" --metrics "$T/metrics.tsv" --roc "$T/roc.tsv" "$T/test.tok" > "$T/pred.tsv"
@@ -31,11 +39,11 @@ acc=$(tail -n +2 "$T/pred.tsv" | paste - "$T/truth.tsv" | awk -F'\t' -v c="$(hea
 rep=$(awk -F'\t' '$1 == "accuracy" { print $2 }' "$T/metrics.tsv")
 echo "cls_ecoli: test accuracy $rep (recomputed $acc), ROC-AUC $(awk -F'\t' '$1 == "roc_auc" { print $2 }' "$T/metrics.tsv"), $n records"
 test "$acc" = "$rep" || { echo "cls_ecoli: reported accuracy $rep != recomputed $acc"; exit 1; }
-awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' || { echo "cls_ecoli: accuracy $acc below 0.65"; exit 1; }
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.62) }' || { echo "cls_ecoli: accuracy $acc below 0.62"; exit 1; }
 
 # SIGTERM once 2 epochs are logged: exit 3, a checkpoint and no model; --resume then finishes
 # with the uninterrupted run's predictions (a background job of sh ignores SIGINT)
-run="$BIN/clstrain -q --drop-mult 0 -b 32 --stages all:10:1e-2 --seed 1 -V $T/valid.tok --checkpoint $T/i.ckpt
+run="$BIN/clstrain -q --drop-mult 0.3 --lr-factor 1 -b 32 --stages all:10:1e-2 --seed 1 -V $T/valid.tok --checkpoint $T/i.ckpt
 	-o $T/i.model $T/train.tok"
 $run --no-pretrain -v "$T/vocab.tsv" -E 32 -H 64 --log "$T/ilog.tsv" 2>"$T/ierr" &
 pid=$!
