@@ -158,6 +158,19 @@ void cd_sort_desc(const cd_set *s, uint32_t *order)
 	free(tmp);
 }
 
+int64_t cd_sample(const cd_set *s, int64_t n, gu_rng *rng, uint32_t *out)
+{
+	size_t all = (size_t)s->n, k = n < s->n ? (size_t)n : all;
+	uint32_t *a = xrealloc(NULL, (all ? all : 1) * sizeof *a);
+	keyed *tmp = xrealloc(NULL, (k ? k : 1) * sizeof *tmp);
+	for (size_t i = 0; i < all; i++) a[i] = (uint32_t)i;
+	gu_rng_shuffle(rng, a, all);
+	sort_desc(s, a, k, tmp);
+	memcpy(out, a, k * sizeof *out);
+	free(a), free(tmp);
+	return (int64_t)k;
+}
+
 int64_t cd_sortish(const cd_set *s, int B, gu_rng *rng, uint32_t *order)
 {
 	size_t n = (size_t)s->n, bs = B / 2 > 0 ? (size_t)(B / 2) : 1, blk = 50 * bs;

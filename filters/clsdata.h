@@ -49,6 +49,10 @@ char **cd_used_labels(const cd_set *s, int *n);
 /* Every record index ordered by length, longest first; ties keep input order (SortSampler). */
 void cd_sort_desc(const cd_set *s, uint32_t *order);
 
+/* min(n, s->n) distinct records drawn at random (a shuffle of every index, cut), ordered
+ * longest first as cd_sort_desc; writes them to out and returns how many. */
+int64_t cd_sample(const cd_set *s, int64_t n, gu_rng *rng, uint32_t *out);
+
 /* SortishSampler order for one training epoch with batch size B (bs' = max(1, B/2)): shuffle;
  * sort blocks of 50 bs' by length, longest first; cut into pieces of bs'; the piece with the
  * longest first record goes first, the others are shuffled. Returns how many indices form

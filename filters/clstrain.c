@@ -25,7 +25,7 @@ typedef struct {
 	char **valid;
 	int n_valid;
 	int no_pretrain, keep_best, B, bptt, threads, emb, hidden, layers;
-	long max_len;
+	long max_len, precise_bn;
 	double drop_mult, wd, clip, time_budget, alpha, beta, lr_factor;
 	uint64_t seed;
 	stage_t stage[MAX_STAGES];
@@ -65,6 +65,9 @@ static void usage(FILE *fp, const opts_t *o)
 		"      --wd F           decoupled weight decay [%g]\n"
 		"      --clip F         clip the gradient norm to F, 0 = off [%g]\n"
 		"      --keep-best      write the epoch with the lowest validation loss (needs -V)\n"
+		"      --precise-bn N   after every epoch, set the BatchNorm statistics from N training\n"
+		"                       records in eval mode (0: keep the running averages of training,\n"
+		"                       as the reference) [%ld]\n"
 		"      --seed INT       random seed (initialisation, batch order, dropout) [%llu]\n"
 		"      --time DURATION  stop after this long (90s, 30m, 1h30m), writing model and checkpoint\n"
 		"Output:\n"
@@ -77,7 +80,7 @@ static void usage(FILE *fp, const opts_t *o)
 		"  -q                   quiet: no progress or summary\n"
 		"  -h, --help           this help;  --version  print the version\n",
 		o->emb, o->hidden, o->layers, o->drop_mult, o->alpha, o->beta, o->max_len, DEFAULT_STAGES, o->B, o->wd, o->clip,
-		(unsigned long long)o->seed, o->threads);
+		o->precise_bn, (unsigned long long)o->seed, o->threads);
 }
 
 /* Parses --stages; syntax errors are usage errors. Group counts are checked against the model
@@ -206,6 +209,9 @@ typedef struct {
 	int32_t *ids, *labels;
 	uint32_t *order;
 	float *best_params, *best_buffers; /* keep-best copy */
+	uint32_t *bn_rows;  /* --precise-bn: the training records it reads, longest first */
+	int64_t bn_n;
+	float *bn_feat;     /* (bn_n, 3E) their pooled features */
 	FILE *log;
 	trainer_state st;
 	double t_start;
@@ -227,6 +233,20 @@ static void write_checkpoint(trainer *tr, const char *path)
 		m->params = p, m->buffers = b;
 		if (rc < 0) fl_die("%s", gu_errmsg());
 	}
+}
+
+/* --precise-bn: the BatchNorm statistics from the eval-mode features of the bn_rows records. */
+static void precise_bn(trainer *tr)
+{
+	int B = tr->o->B, F = 3 * tr->w->E;
+	for (int64_t k = 0; k < tr->bn_n; k += B) {
+		int nb = (int)(tr->bn_n - k < B ? tr->bn_n - k : B);
+		int S = cd_batch(tr->train, tr->bn_rows + k, nb, tr->ids, NULL);
+		if (gu_cls_pool(tr->w, tr->ids, S, nb) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
+		memcpy(tr->bn_feat + (size_t)k * F, tr->w->feat, (size_t)nb * F * sizeof(float));
+		fl_progress("BatchNorm statistics: %lld of %lld records", (long long)(k + nb), (long long)tr->bn_n);
+	}
+	if (gu_cls_bn_recompute(tr->w, tr->bn_feat, tr->bn_n) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
 }
 
 /* Mean CE and accuracy over the validation set (eval mode). */
@@ -256,6 +276,8 @@ static void finish_model(trainer *tr)
 		memcpy(m->params, tr->best_params, m->n_params * sizeof(float));
 		memcpy(m->buffers, tr->best_buffers, m->n_buffers * sizeof(float));
 		fl_info("keeping epoch %lld (validation loss %.4f)", (long long)tr->st.best_epoch, tr->st.best_loss);
+	} else if (tr->bn_n > 0 && tr->st.batch > 0) {
+		precise_bn(tr); /* stopped within an epoch: its statistics are not set yet */
 	}
 	if (gu_model_write(m, tr->o->out) < 0) fl_die("%s", gu_errmsg());
 }
@@ -321,7 +343,9 @@ static int train(trainer *tr)
 			memcpy(st->drop, drop.s, sizeof drop.s);
 			st->batch = 0;
 			st->epochs_done++;
-			double vl = NAN, va = NAN, tl = st->loss_sum / (double)st->loss_n;
+			double vl = NAN, va = NAN, rl = NAN, ra = NAN, tl = st->loss_sum / (double)st->loss_n;
+			if (tr->valid && tr->bn_n > 0) validate(tr, &rl, &ra); /* the running averages, for the record */
+			if (tr->bn_n > 0) precise_bn(tr);
 			if (tr->valid) validate(tr, &vl, &va);
 			double secs = gu_realtime() - t0;
 			if (o->keep_best && vl < st->best_loss) {
@@ -329,8 +353,11 @@ static int train(trainer *tr)
 				memcpy(tr->best_params, m->params, m->n_params * sizeof(float));
 				memcpy(tr->best_buffers, m->buffers, m->n_buffers * sizeof(float));
 			}
+			char run[96] = "";
+			if (!isnan(rl))
+				snprintf(run, sizeof run, "; with the running averages %.4f, %.4f", rl, ra);
 			fl_info("epoch %lld (stage %lld, lr %g): train_loss %.4f valid_loss %.4f valid_accuracy %.4f "
-				"(%.1f s)", (long long)st->epochs_done, (long long)st->stage + 1, sg->lr, tl, vl, va, secs);
+				"(%.1f s%s)", (long long)st->epochs_done, (long long)st->stage + 1, sg->lr, tl, vl, va, secs, run);
 			if (tr->log) {
 				fprintf(tr->log, "%lld\t%lld\t%g\t%.6f\t%.6f\t%.6f\t%.2f\n", (long long)st->epochs_done,
 					(long long)st->stage + 1, sg->lr, tl, vl, va, secs);
@@ -396,10 +423,10 @@ static const char *label_list(char **l, int n)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {.B = 64, .threads = 1, .emb = 400, .hidden = 1150, .layers = 3, .max_len = 4000 * 70,
+	opts_t o = {.B = 64, .threads = 1, .emb = 400, .hidden = 1150, .layers = 3, .max_len = 4000 * 70, .precise_bn = 1024,
 		    .drop_mult = 0.5, .lr_factor = 2.6, .alpha = 2, .beta = 1, .wd = 1e-2, .seed = 1, .stages_text = DEFAULT_STAGES};
 	enum { O_NOPRE = 256, O_LAYERS, O_DROP, O_BPTT, O_MAXLEN, O_STAGES, O_WD, O_CLIP, O_BEST, O_SEED,
-	       O_TIME, O_LOG, O_CKPT, O_RESUME, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR };
+	       O_TIME, O_LOG, O_CKPT, O_RESUME, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR, O_PRECISE_BN };
 	static const struct option lopts[] = {
 		{"lm", required_argument, 0, 'm'},	     {"no-pretrain", no_argument, 0, O_NOPRE},
 		{"vocab", required_argument, 0, 'v'},	     {"emb", required_argument, 0, 'E'},
@@ -413,7 +440,8 @@ int main(int argc, char **argv)
 		{"checkpoint", required_argument, 0, O_CKPT}, {"resume", required_argument, 0, O_RESUME},
 		{"threads", required_argument, 0, 't'},	     {"help", no_argument, 0, 'h'},
 		{"alpha", required_argument, 0, O_ALPHA},    {"beta", required_argument, 0, O_BETA},
-		{"lr-factor", required_argument, 0, O_LRFACTOR}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+		{"lr-factor", required_argument, 0, O_LRFACTOR}, {"version", no_argument, 0, O_VERSION},
+		{"precise-bn", required_argument, 0, O_PRECISE_BN}, {0, 0, 0, 0}};
 	fl_init("clstrain", argc, argv);
 	int c;
 	while ((c = getopt_long(argc, argv, "m:v:E:H:V:b:o:t:qh", lopts, NULL)) != -1) {
@@ -439,6 +467,7 @@ int main(int argc, char **argv)
 		case O_WD: o.wd = fl_parse_double(optarg, "--wd", 0, 1); break;
 		case O_CLIP: o.clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
 		case O_BEST: o.keep_best = 1; break;
+		case O_PRECISE_BN: o.precise_bn = fl_parse_size(optarg, "--precise-bn", 0, INT32_MAX); break;
 		case O_SEED: o.seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, INT64_MAX); break;
 		case O_TIME: o.time_budget = fl_parse_duration(optarg, "--time"); break;
 		case O_LOG: o.log = optarg; break;
@@ -565,6 +594,16 @@ int main(int argc, char **argv)
 		(long long)(tr.valid ? valid_set.n : 0), label_list(m->labels, m->n_labels), (long long)n_params, o.B,
 		o.stages_text);
 
+	if (o.precise_bn > 0) {
+		/* a fixed random subset, drawn from its own stream: training is the same with or without */
+		gu_rng r;
+		gu_rng_seed(&r, o.seed * 3 + 3);
+		if (!(tr.bn_rows = malloc((size_t)train_set.n * sizeof *tr.bn_rows))) fl_die("out of memory");
+		tr.bn_n = cd_sample(&train_set, o.precise_bn, &r, tr.bn_rows);
+		if (tr.bn_n < 2) tr.bn_n = 0;
+		else if (!(tr.bn_feat = malloc((size_t)tr.bn_n * 3 * m->hp.emb * sizeof(float)))) fl_die("out of memory");
+	}
+
 	fl_catch_signals();
 	int stopped = train(&tr);
 	if (stopped) {
@@ -582,6 +621,7 @@ int main(int argc, char **argv)
 	if (tr.log && fclose(tr.log) != 0) fl_die("%s: write error: %s", o.log, strerror(errno));
 	fl_summary();
 	free(tr.ids), free(tr.labels), free(tr.order), free(tr.best_params), free(tr.best_buffers);
+	free(tr.bn_rows), free(tr.bn_feat);
 	free(o.valid);
 	gu_cls_free(tr.w);
 	gu_opt_free(tr.opt);

@@ -582,6 +582,19 @@ void gu_cls_free(gu_cls *w);
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out);
 
+/* Eval-mode encoder and concat pooling of ids (S,B) (as gu_cls_step takes them) into w->feat
+ * (B,3E): the head's input, as an eval gu_cls_step computes it. GU_OK, GU_EARG or GU_ENOMEM. */
+int gu_cls_pool(gu_cls *w, const int32_t *ids, int S, int B);
+
+/* "Precise BatchNorm": sets the head's BatchNorm running statistics from the eval-mode
+ * features feat (N,3E) of N >= 2 records (gu_cls_pool): BN0 gets their exact mean and unbiased
+ * variance, BN1 those of ReLU(Linear(BN0(feat))) with BN0 on its new statistics. The running
+ * averages of training were taken with every dropout on and while the weights moved; eval mode
+ * sees neither, and on a small model the shift can push every record into one class while the
+ * ranking (ROC-AUC) stays good. Parameters and gradients are untouched. GU_OK, GU_EARG (N < 2)
+ * or GU_ENOMEM. */
+int gu_cls_bn_recompute(gu_cls *w, const float *feat, int64_t N);
+
 /* ---- classification metrics (metrics.c) ---------------------------------------------------
  * Binary: truth and pred are 1 (positive) or 0 (negative); pred is the predicted label (argmax
  * over classes == the positive class), score the predicted probability of the positive class.

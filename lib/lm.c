@@ -739,6 +739,75 @@ static void softmax_rows(float *probs, const float *z, int B, int C)
 	}
 }
 
+/* The checks and set-up shared by gu_cls_step and gu_cls_pool: ids (S,B) in range, the first
+ * pooled chunk *k0 of *nc, the buffers for a call of this shape, the pad mask. */
+static int cls_begin(gu_cls *w, const char *fn, const int32_t *ids, int S, int B, int train,
+		     int cache, int *k0_out, int *nc_out)
+{
+	gu_cls_priv *p = w->p;
+	int bptt = w->bptt, rc;
+	if (B < 1 || B > w->B_max || S < 1)
+		return gu_err(GU_EARG, "%s: batch %dx%d outside 1..%d rows", fn, S, B, w->B_max);
+	if ((rc = check_ids(ids, (size_t)S * B, w->V, "input")) < 0) return rc;
+	/* chunks: c covers [c*bptt, min(S, (c+1)*bptt)); kept when c*bptt > S - max_len */
+	int nc = (S + bptt - 1) / bptt, k0 = 0;
+	if (w->max_len > 0 && S - w->max_len >= 0) k0 = (S - w->max_len) / bptt + 1;
+	if (k0 >= nc)
+		return gu_err(GU_EARG, "%s: max_len %d keeps no chunk of %d steps", fn, w->max_len, S);
+	int Lk = S - k0 * bptt;
+	if ((rc = cls_reserve(w, S, train ? Lk : 0, cache ? nc - k0 : 0)) < 0) return rc;
+	w->S = S, w->B = B, w->L_kept = Lk;
+	for (size_t i = 0; i < (size_t)S * B; i++) p->valid[i] = ids[i] != GU_PAD;
+	*k0_out = k0, *nc_out = nc;
+	return GU_OK;
+}
+
+int gu_cls_pool(gu_cls *w, const int32_t *ids, int S, int B)
+{
+	int k0, nc, rc;
+	if ((rc = cls_begin(w, "gu_cls_pool", ids, S, B, 0, 0, &k0, &nc)) < 0) return rc;
+	return cls_eval_encoder(w, ids, S, B, k0);
+}
+
+int gu_cls_bn_recompute(gu_cls *w, const float *feat, int64_t N)
+{
+	gu_cls_priv *p = w->p;
+	int F = 3 * w->E, NL = w->n_lin, Bm = w->B_max;
+	if (N < 2) return gu_err(GU_EARG, "gu_cls_bn_recompute: %lld records, at least 2 needed", (long long)N);
+	float *r = gu_malloc((size_t)N * NL * sizeof(float));
+	if (!r) return GU_ENOMEM;
+	const float *P = w->m->params;
+	float *Bf = w->m->buffers;
+	/* exact mean and unbiased variance per channel of x (N,C), in double, two passes */
+	float *x_rm[2] = {Bf + p->bn0_rm, Bf + p->bn1_rm}, *x_rv[2] = {Bf + p->bn0_rv, Bf + p->bn1_rv};
+	for (int layer = 0; layer < 2; layer++) {
+		const float *x = layer ? r : feat;
+		int C = layer ? NL : F;
+		for (int c = 0; c < C; c++) {
+			double s = 0, ss = 0;
+			for (int64_t i = 0; i < N; i++) s += x[(size_t)i * C + c];
+			double mean = s / (double)N;
+			for (int64_t i = 0; i < N; i++) {
+				double d = x[(size_t)i * C + c] - mean;
+				ss += d * d;
+			}
+			x_rm[layer][c] = (float)mean, x_rv[layer][c] = (float)(ss / (double)(N - 1));
+		}
+		if (layer) break;
+		/* BN1's input under the new BN0 statistics, eval mode: ReLU(Linear(BN0(feat))) */
+		for (int64_t i0 = 0; i0 < N; i0 += Bm) {
+			int nb = (int)(N - i0 < Bm ? N - i0 : Bm);
+			gu_batchnorm_forward(p->z0, NULL, NULL, feat + (size_t)i0 * F, P + p->bn0_w,
+					     P + p->bn0_b, Bf + p->bn0_rm, Bf + p->bn0_rv, nb, F, 0,
+					     w->bn_momentum, w->bn_eps);
+			gu_linear_forward(r + (size_t)i0 * NL, p->z0, P + p->lin0_w, P + p->lin0_b, nb, F, NL);
+			gu_relu_forward(r + (size_t)i0 * NL, (size_t)nb * NL);
+		}
+	}
+	free(r);
+	return GU_OK;
+}
+
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out)
 {
@@ -746,24 +815,13 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 	encoder *e = &p->e;
 	int E = w->E, F = 3 * E, NL = w->n_lin, C = w->C, L = w->L, bptt = w->bptt, rc;
 	if (out) memset(out, 0, sizeof *out);
-	if (B < 1 || B > w->B_max || S < 1)
-		return gu_err(GU_EARG, "gu_cls_step: batch %dx%d outside 1..%d rows", S, B, w->B_max);
 	if (!train && grad) return gu_err(GU_EARG, "gu_cls_step: a gradient needs train mode");
 	if (grad && !labels) return gu_err(GU_EARG, "gu_cls_step: a gradient needs labels");
 	if (train && !rng) return gu_err(GU_EARG, "gu_cls_step: train mode needs an rng");
-	if ((rc = check_ids(ids, (size_t)S * B, w->V, "input")) < 0) return rc;
+	int nc, k0, cache = train && grad;
+	if ((rc = cls_begin(w, "gu_cls_step", ids, S, B, train, cache, &k0, &nc)) < 0) return rc;
 	if (labels && (rc = check_ids(labels, (size_t)B, C, "label")) < 0) return rc;
-
-	/* chunks: c covers [c*bptt, min(S, (c+1)*bptt)); kept when c*bptt > S - max_len */
-	int nc = (S + bptt - 1) / bptt, k0 = 0;
-	if (w->max_len > 0 && S - w->max_len >= 0) k0 = (S - w->max_len) / bptt + 1;
-	if (k0 >= nc)
-		return gu_err(GU_EARG, "gu_cls_step: max_len %d keeps no chunk of %d steps",
-			      w->max_len, S);
-	int Lk = S - k0 * bptt, cache = train && grad;
-	if ((rc = cls_reserve(w, S, train ? Lk : 0, cache ? nc - k0 : 0)) < 0) return rc;
-	w->S = S, w->B = B, w->L_kept = Lk;
-	for (size_t i = 0; i < (size_t)S * B; i++) p->valid[i] = ids[i] != GU_PAD;
+	int Lk = w->L_kept;
 
 	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B; /* (Lk,B) */
 	if (train) {

@@ -13,7 +13,8 @@
 # whether it recovers by epoch 10 hangs on float rounding (seeds 1-4, AVX-512 and AVX2 paths:
 # test accuracy 0.50-0.72; PyTorch on the same data and settings does the same, see
 # tests/ref/torch_cls_train.py: seed 2 ends at 0.50, at one rate seeds 1-3 0.67-0.73). At one rate,
-# seeds 1-5 on both paths gave 0.667-0.730 (2026-12-02, AMD EPYC with AVX-512).
+# seeds 1-5 on both paths gave 0.667-0.730 (2026-12-02, AMD EPYC with AVX-512); with
+# clstrain's precise BatchNorm statistics (--precise-bn, the default since), 0.662-0.734.
 set -eu
 cd "$(dirname "$0")/.."
 BIN=$(pwd)/bin
