@@ -73,7 +73,7 @@ static void usage(FILE *fp, const opts_t *o)
 		"Output:\n"
 		"  -o FILE              classifier model (man 5 ulmmodel), written atomically [required]\n"
 		"      --log FILE       TSV of epochs: epoch, stage, lr, train_loss, valid_loss,\n"
-		"                       valid_accuracy, seconds\n"
+		"                       valid_accuracy, seconds, running_valid_loss, running_valid_accuracy\n"
 		"      --checkpoint FILE  checkpoint after every epoch (and at --time), for --resume\n"
 		"      --resume FILE    continue from a checkpoint (same data and options; no -m/-v)\n"
 		"  -t, --threads INT    threads [%d]\n"
@@ -359,8 +359,8 @@ static int train(trainer *tr)
 			fl_info("epoch %lld (stage %lld, lr %g): train_loss %.4f valid_loss %.4f valid_accuracy %.4f "
 				"(%.1f s%s)", (long long)st->epochs_done, (long long)st->stage + 1, sg->lr, tl, vl, va, secs, run);
 			if (tr->log) {
-				fprintf(tr->log, "%lld\t%lld\t%g\t%.6f\t%.6f\t%.6f\t%.2f\n", (long long)st->epochs_done,
-					(long long)st->stage + 1, sg->lr, tl, vl, va, secs);
+				fprintf(tr->log, "%lld\t%lld\t%g\t%.6f\t%.6f\t%.6f\t%.2f\t%.6f\t%.6f\n", (long long)st->epochs_done,
+					(long long)st->stage + 1, sg->lr, tl, vl, va, secs, rl, ra);
 				if (fflush(tr->log) != 0) fl_die("%s: write error: %s", o->log, strerror(errno));
 			}
 			if (o->checkpoint) {
@@ -585,7 +585,8 @@ int main(int argc, char **argv)
 		int append = o.resume != NULL;
 		if (!(tr.log = fopen(o.log, append ? "a" : "w"))) fl_die("%s: cannot create: %s", o.log, strerror(errno));
 		if (!append || ftell(tr.log) == 0)
-			fprintf(tr.log, "epoch\tstage\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tseconds\n");
+			fprintf(tr.log, "epoch\tstage\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tseconds\t"
+				"running_valid_loss\trunning_valid_accuracy\n");
 	}
 	int64_t n_params = 0;
 	for (int i = 0; i < m->n_tensors; i++) n_params += m->tensors[i].buffer ? 0 : (int64_t)m->tensors[i].numel;
