@@ -28,7 +28,9 @@ cls_summaries() { # one line per clstrain log of a folder: epochs, time, best va
 	local f
 	for f in "$1"/cls.*.log.tsv; do
 		[ -s "$f" ] || continue
-		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6 } } END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a }' "$f")"
+		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6; rb = $8; ra = $9 } }
+			END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a
+				if (rb != "" && rb != "nan") printf "; that epoch under the running averages of training (no --precise-bn): %s (%s)", rb, ra }' "$f")"
 	done
 }
 
