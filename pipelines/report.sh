@@ -24,6 +24,20 @@ command_of() { # the command line that made a folder's table (command.txt), else
 	if [ -s "$1/command.txt" ]; then sed 's/ *$//' "$1/command.txt"; else echo "make -C pipelines $2"; fi
 }
 
+precise_bn_note() { # a sentence when the folder's classifiers set their BatchNorm statistics by --precise-bn
+	local f
+	for f in "$1"/cls.*.log.tsv; do
+		if [ -s "$f" ] && head -n 1 "$f" | grep -q running_valid_loss && awk -F'\t' 'NR > 1 && $8 != "nan" { ok = 1 } END { exit !ok }' "$f"; then
+			echo "The classifiers set their BatchNorm statistics after every epoch from 1,024 training records in"
+			echo "eval mode (clstrain --precise-bn, the default since 2026-12-02); the reference keeps the running"
+			echo "averages of training, under which each line below also gives the best epoch's validation."
+			echo
+			return 0
+		fi
+	done
+	return 0
+}
+
 cls_summaries() { # one line per clstrain log of a folder: epochs, time, best validation
 	local f
 	for f in "$1"/cls.*.log.tsv; do
@@ -105,6 +119,7 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		done
 		cls_summaries "$d"
 		echo
+		precise_bn_note "$d"
 		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f"; done)
 		plot_roc "E. coli promoters, test set ($exp)" "$fig/$exp-roc.png" \
@@ -168,11 +183,14 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			echo "was retrained on $(date -u -r "$lm" +%Y-%m-%d\ %H:%M) UTC); re-run \`make -C pipelines lncrna\` to use it."
 			echo
 		fi
+		lmlog=${lm%.model}.log.tsv
+		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`$(basename "$lm")\` (trained $(date -u -r "$lm" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token"
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done
 		cls_summaries "$d"
 		echo
+		precise_bn_note "$d"
 		for s in test challenge mouse; do
 			plot_roc "lncRNA vs mRNA: $s ($exp)" "$fig/$exp-roc-$s.png" \
 				$(for f in "$d"/cls.*."$s".roc; do [ -s "$f" ] && echo "$(basename "$f" ."$s".roc | sed 's/^cls\.//')=$f"; done)
