@@ -30,7 +30,7 @@ precise_bn_note() { # a sentence when the folder's classifiers set their BatchNo
 		if [ -s "$f" ] && head -n 1 "$f" | grep -q running_valid_loss && awk -F'\t' 'NR > 1 && $8 != "nan" { ok = 1 } END { exit !ok }' "$f"; then
 			echo "The classifiers set their BatchNorm statistics after every epoch from 1,024 training records in"
 			echo "eval mode (clstrain --precise-bn, the default since 2026-12-02); the reference keeps the running"
-			echo "averages of training, under which each line below also gives the best epoch's validation."
+			echo "averages of training, under which each classifier line above also gives the best epoch's validation."
 			echo
 			return 0
 		fi
@@ -184,7 +184,7 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			echo
 		fi
 		lmlog=${lm%.model}.log.tsv
-		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`$(basename "$lm")\` (trained $(date -u -r "$lm" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token"
+		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`$(basename "$lm")\` (trained $(date -u -r "$lm" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token$([ -s "${lm%.model}.eval" ] && tr '\t' '\n' < "${lm%.model}.eval" | sed -n 's/^bits_per_base=/, on the whole slice /p' | sed 's/$/ bits\/base/')"
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done
