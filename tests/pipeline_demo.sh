@@ -7,6 +7,24 @@ DATA=${DATA:-../shared/data}
 T=$(pwd)/tests/tmp/pipeline_demo
 rm -rf "$T" && mkdir -p "$T/data/ecoli" "$T/data/bacteria"
 fail() { echo "FAIL pipeline_demo: $*"; echo "pipeline_demo: 0 passed, 1 failed"; exit 1; }
+
+# pipelines/resumable: a checkpoint is resumed only when it started from the same input bytes
+R=pipelines/resumable C=$T/r/m.ckpt
+mkdir -p "$T/r" && echo a > "$T/r/in1" && echo b > "$T/r/in2"
+rc() { set +e; "$R" "$@" 2> "$T/r/err"; echo $?; set -e; }
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 1 ] && [ -s "$C.inputs" ] || fail "resumable: no checkpoint must mean start over, inputs recorded"
+echo ck > "$C" && echo best > "$C.best"
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 0 ] || fail "resumable: a checkpoint from the same inputs must resume"
+touch -d '2030-01-01' "$T/r/in1"
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 0 ] || fail "resumable: re-dated inputs with the same bytes must resume"
+echo c > "$T/r/in2"
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 1 ] && [ ! -e "$C" ] && [ ! -e "$C.best" ] && grep -q 'is stale' "$T/r/err" \
+	|| fail "resumable: changed inputs must remove the checkpoint and say so"
+rm -f "$C.inputs" && echo ck > "$C" && touch -d '2020-01-01' "$T/r/in1" "$T/r/in2"
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 0 ] && [ -s "$C.inputs" ] || fail "resumable: an unstamped checkpoint newer than its inputs must resume"
+rm -f "$C.inputs" && touch -d '2019-01-01' "$C"
+[ "$(rc "$C" "$T/r/in1" "$T/r/in2")" = 1 ] && [ ! -e "$C" ] || fail "resumable: an unstamped checkpoint older than an input must start over"
+[ "$(rc "$C")" = 2 ] || fail "resumable: usage error must exit 2"
 # 350 kb of the genome, 1 in 4 promoter records, two other bacteria (first 140 kb each)
 gzip -dc "$DATA/ecoli/ecoli_K12_MG1655.fa.gz" | head -n 5000 | gzip -c > "$T/data/ecoli/ecoli_K12_MG1655.fa.gz"
 for s in train valid test; do
@@ -15,8 +33,9 @@ done
 for g in saureus_COL vcholerae_H1; do
 	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
 done
-make -s -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
-	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }
+demo() { make -s -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
+	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
+demo
 cat "$T/out.txt"
 r=$T/demo/results.tsv
 [ "$(wc -l < "$r")" -eq 5 ] || fail "results.tsv should hold a header and 4 rows"
@@ -32,4 +51,16 @@ acc=$(awk -F'\t' '$1 == "accuracy" { print $2 }' "$T/demo/cls.ecoli.test.metrics
 want=$(gzip -dc "$T/data/ecoli/ecoli_promoters.test.fa.gz" | awk '/^>/ { split(substr($1, 2), a, "|"); print a[1] }' > "$T/truth"; \
 	tail -n +2 "$tsv" | cut -f2 | paste - "$T/truth" | awk -F'\t' '{ n++; c += ($1 == $2) } END { printf "%.6f", c / n }')
 awk -v a="$acc" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }' || fail "metrics accuracy $acc, recomputed from the TSV $want"
-echo "pipeline_demo: 4 passed, 0 failed"
+# an interrupted classifier whose checkpoint started from other inputs is trained afresh,
+# and one from the same inputs resumes (here: its finished checkpoint, so no new epoch)
+lines() { wc -l < "$T/demo/cls.ecoli.$1.log.tsv"; }
+nf=$(lines fwd) nr=$(lines rev)
+echo other > "$T/demo/cls.ecoli.fwd.model.ckpt.inputs"
+# (the models are intermediate files: make rebuilds them only for a missing result downstream)
+rm "$T/demo/cls.ecoli.fwd.model" "$T/demo/cls.ecoli.rev.model" "$T/demo/cls.ecoli.test.metrics" "$r"
+demo
+grep -q 'cls.ecoli.fwd.model.ckpt is stale' "$T/out.txt" || fail "a checkpoint from other inputs was not called stale"
+grep -q 'cls.ecoli.rev.model.ckpt is stale' "$T/out.txt" && fail "the checkpoint from the same inputs was called stale"
+[ "$(lines fwd)" -eq "$nf" ] && [ "$(cut -f1 "$T/demo/cls.ecoli.fwd.log.tsv" | sed -n 2p)" = 1 ] || fail "the stale classifier did not train afresh"
+[ "$(lines rev)" -eq "$nr" ] && [ -s "$T/demo/cls.ecoli.rev.model" ] || fail "the resumed classifier trained again or wrote no model"
+echo "pipeline_demo: 7 passed, 0 failed"
