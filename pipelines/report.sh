@@ -178,19 +178,8 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		echo
 		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		tok=$(sed -n 's/^LM \(k[0-9]*s[0-9]*\) .*/\1/p' "$d/settings.txt")
-		lm=$out/human/lm.$tok.model
-		# the LM's log and evaluation as fine-tuning found them (copied there by the pipeline); a
-		# folder from before that copy reads part 2's, which is right only if part 2 is older
+		# the part-2 LM's log and evaluation as fine-tuning found them (the pipeline copies them)
 		lmlog=$d/lm.log.tsv lmeval=$d/lm.eval
-		if [ ! -s "$lmlog" ]; then
-			lmlog=${lm%.model}.log.tsv lmeval=${lm%.model}.eval
-			if [ -e "$lm" ] && [ "$lm" -nt "$d/tuned.model" ]; then
-				echo "Note: this section ran on an earlier part-2 LM than the one in the table above ($(basename "$lm")"
-				echo "was retrained on $(date -u -r "$lm" +%Y-%m-%d\ %H:%M) UTC); re-run \`make -C pipelines lncrna\` to use it."
-				echo
-				lmlog=
-			fi
-		fi
 		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`lm.$tok.model\` (trained $(date -u -r "$lmlog" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token$([ -s "$lmeval" ] && tr '\t' '\n' < "$lmeval" | sed -n 's/^bits_per_base=/, on the whole slice /p' | sed 's/$/ bits\/base/')"
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
