@@ -2,6 +2,7 @@
  *
  * LM: loss = mean CE + AR + TAR of gu_lm_step in train mode with every dropout NONZERO
  * (embedding rows, input, hidden, DropConnect, output), from a non-zero carried state.
+ * Then the same with alpha = beta = 0 (mean CE alone), the path of lmtrain --alpha 0 --beta 0.
  * Classifier: mean CE + AR + TAR of gu_cls_step on a left-padded batch of several chunks
  * (one of them only warms the state up), BatchNorm in train mode, head dropouts on.
  *
@@ -181,9 +182,11 @@ static double lm_loss(void *ctx)
 	return ls.loss;
 }
 
-static void test_lm(void)
+/* alpha, beta: the AR/TAR weights (0, 0: the cross-entropy alone, as lmtrain --alpha 0 --beta 0) */
+static void test_lm(float alpha, float beta, const char *what)
 {
 	gu_model *m = make_model(GU_MODEL_LM, 70, 0);
+	m->hp.alpha = alpha, m->hp.beta = beta;
 	int T = 5, B = 3, V = m->hp.vocab_size, M = T * B;
 	gu_lm *w = gu_lm_new(m, T, B);
 	CHECK(w != NULL, "gu_lm_new: %s", gu_errmsg());
@@ -212,7 +215,10 @@ static void test_lm(void)
 	r = c.rng0;
 	lm_restore(&c);
 	CHECK(gu_lm_step(w, g, x, y, 1, &r, &ls) == GU_OK, "lm grad: %s", gu_errmsg());
-	CHECK(ls.ar_tar > 0 && ls.loss > ls.ce, "AR/TAR present");
+	if (alpha > 0 || beta > 0)
+		CHECK(ls.ar_tar > 0 && ls.loss > ls.ce, "AR/TAR present");
+	else
+		CHECK(ls.ar_tar == 0 && ls.loss == ls.ce, "AR/TAR absent at alpha = beta = 0");
 	/* the masks really drop something: the train loss differs from the eval loss */
 	gu_loss le;
 	lm_restore(&c);
@@ -220,9 +226,9 @@ static void test_lm(void)
 	CHECK(fabs(le.ce - ls.ce) > 1e-3, "dropout had no effect");
 	/* the same masks reproduce the same loss exactly */
 	CHECK(lm_loss(&c) == ls.loss, "masks not reproducible");
-	printf("LM: loss %.6f (CE %.6f, AR+TAR %.6f), eval CE %.6f\n", ls.loss, ls.ce, ls.ar_tar,
-	       le.ce);
-	check_model("LM", m, g, lm_loss, &c, 0xf);
+	printf("%s: loss %.6f (CE %.6f, AR+TAR %.6f), eval CE %.6f\n", what, ls.loss, ls.ce,
+	       ls.ar_tar, le.ce);
+	check_model(what, m, g, lm_loss, &c, 0xf);
 
 	for (int l = 0; l < w->L; l++) free(c.h0[l]), free(c.c0[l]);
 	free(g);
@@ -295,7 +301,8 @@ static void test_cls(int bptt, int max_len, int L_kept, uint32_t groups, const c
 int main(void)
 {
 	gu_rng_seed(&trng, 20240601);
-	test_lm();
+	test_lm(2.0f, 1.0f, "LM");
+	test_lm(0.0f, 0.0f, "LM without AR/TAR");
 	gu_rng t0 = trng;
 	test_cls(12, 20, 11, 0x1f, "CLS one chunk");
 	trng = t0; /* max_len 0 pools every chunk too: the same batch, checked on its own */
