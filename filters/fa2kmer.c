@@ -32,6 +32,7 @@ enum { STRAND_FWD = 1, STRAND_REV = 2, STRAND_BOTH = 3 };
 
 typedef struct {
 	int k, stride, level, threads, n_mode, label_from_header, skip_short, strand;
+	int phases; /* --phases: every record at each offset 0..stride-1, not only 0 */
 	long chunk, min_len;
 	const char *out, *region;
 	int n_labels;
@@ -65,6 +66,8 @@ static void usage(FILE *fp, const opts_t *o)
 		"  -r, --region STR  only this region (chr:beg-end, 1-based inclusive) via a .fai index\n"
 		"  -S, --strand STR fwd (as read), rev (reverse complement, same names) or both (each\n"
 		"                   record, then its reverse complement named NAME/rc) [fwd]\n"
+		"  -P, --phases     also tokenise every record (and strand) from offsets 1..stride-1,\n"
+		"                   named NAME/p1...: all stride framings of the sequence [offset 0 only]\n"
 		"Labels:\n"
 		"  -l, --label STR  label every record; give it once for all inputs or once per input\n"
 		"  -L, --label-from-header  label = header text before the first '|'\n"
@@ -77,7 +80,7 @@ static void usage(FILE *fp, const opts_t *o)
 		GU_KMAX, o->k, o->stride, o->level, o->threads);
 }
 
-static void write_record(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
+static void write_one(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
 {
 	size_t n = gu_kmer_count(len, o->k, o->stride);
 	if (n > st->tok_cap) {
@@ -88,6 +91,18 @@ static void write_record(state_t *st, const opts_t *o, const char *name, int lab
 	gu_kmer_tokenise(st->tok, seq, len, o->k, o->stride);
 	if (gu_tokw_write(st->w, name, label, st->tok, n) < 0) fl_die("%s", gu_errmsg());
 	st->n_rec++, st->n_tok += n;
+}
+
+/* The record from offset 0, then with --phases from offsets 1..stride-1 while k bases remain. */
+static void write_record(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
+{
+	write_one(st, o, name, label, seq, len);
+	if (!o->phases) return;
+	char pname[1060];
+	for (int p = 1; p < o->stride && len >= (size_t)p + (size_t)o->k; p++) {
+		snprintf(pname, sizeof pname, "%s/p%d", name, p);
+		write_one(st, o, pname, label, seq + p, len - (size_t)p);
+	}
 }
 
 static void emit(state_t *st, const opts_t *o, const char *name, int label, const char *seq, size_t len)
@@ -268,12 +283,12 @@ int main(int argc, char **argv)
 		{"chunk", required_argument, 0, 'c'}, {"n-mode", required_argument, 0, 'N'},
 		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
 		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
-		{"strand", required_argument, 0, 'S'}, {"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
 	int c;
-	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:S:l:Lo:z:t:qh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:S:Pl:Lo:z:t:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o.k = (int)fl_parse_long(optarg, "-k", 1, GU_KMAX); break;
 		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
@@ -292,6 +307,7 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "both") == 0) o.strand = STRAND_BOTH;
 			else fl_usage_error("--strand: '%s' is not fwd, rev or both", optarg);
 			break;
+		case 'P': o.phases = 1; break;
 		case 'l':
 			o.labels = realloc(o.labels, (size_t)(o.n_labels + 1) * sizeof *o.labels);
 			if (!o.labels) fl_die("out of memory");
