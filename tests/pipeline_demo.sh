@@ -34,13 +34,15 @@ for g in saureus_COL vcholerae_H1; do
 	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
 done
 demo() { make -s -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
-	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
+	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' EC_LM_PHASES=yes > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
 demo
 cat "$T/out.txt"
 r=$T/demo/results.tsv
 [ "$(wc -l < "$r")" -eq 5 ] || fail "results.tsv should hold a header and 4 rows"
-# the LMs read both strands of the genome, the reverse classifiers the reverse complements
+# the LMs read both strands of the genome in both stride framings (as the ecoli target), the
+# reverse classifiers the reverse complements
 [ "$(bin/kmervocab dump "$T/demo/genome.train.k5s2.tok" | grep -c '/rc	')" -gt 0 ] || fail "no reverse-complement records in the LM corpus"
+[ "$(bin/kmervocab dump "$T/demo/genome.train.k5s2.tok" | grep -c '/rc/p1	')" -gt 0 ] || fail "no second-framing records in the LM corpus"
 awk -F'\t' '$1 == "rule: start codon at 101" && $2 > 0.9 { ok = 1 } END { exit !ok }' "$r" || fail "the start-codon rule row is missing or wrong"
 # the ULMFiT classifier (E. coli LM) clearly above chance (balanced test subset: chance is 0.5);
 # the from-scratch ablation and the multi-genome variant only have to run at this tiny scale
