@@ -65,4 +65,4 @@ grep -q 'cls.ecoli.fwd.model.ckpt is stale' "$T/out.txt" || fail "a checkpoint f
 grep -q 'cls.ecoli.rev.model.ckpt is stale' "$T/out.txt" && fail "the checkpoint from the same inputs was called stale"
 [ "$(lines fwd)" -eq "$nf" ] && [ "$(cut -f1 "$T/demo/cls.ecoli.fwd.log.tsv" | sed -n 2p)" = 1 ] || fail "the stale classifier did not train afresh"
 [ "$(lines rev)" -eq "$nr" ] && [ -s "$T/demo/cls.ecoli.rev.model" ] || fail "the resumed classifier trained again or wrote no model"
-echo "pipeline_demo: 7 passed, 0 failed"
+echo "pipeline_demo: 8 passed, 0 failed"
