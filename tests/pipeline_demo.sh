@@ -33,12 +33,24 @@ done
 for g in saureus_COL vcholerae_H1; do
 	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
 done
-demo() { make -s -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
-	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' EC_LM_PHASES=yes > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
+# (and, as the ecoli target, a warm restart of each LM validated every 50 steps)
+mk() { make -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
+	EC_LM_RESTARTS=1 EC_LM_RESTART_TIME=4s EC_LM_VALID_EVERY=50 \
+	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' EC_LM_PHASES=yes "$@"; }
+demo() { mk -s > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
 demo
 cat "$T/out.txt"
 r=$T/demo/results.tsv
 [ "$(wc -l < "$r")" -eq 5 ] || fail "results.tsv should hold a header and 4 rows"
+# the warm restarts ran, validating along the way, and fine-tuning starts from them: a newer
+# restart (make -W) means fine-tuning again, a newer first cycle also means restarting again
+for m in ecoli bact; do
+	[ -s "$T/demo/lm.$m.r1.model" ] && [ "$(awk -F'\t' 'NR > 1 && $5 != "nan"' "$T/demo/lm.$m.r1.log.tsv" | wc -l)" -ge 2 ] \
+		&& [ "$(awk -F'\t' 'NR > 1 && $5 != "nan"' "$T/demo/lm.$m.log.tsv" | wc -l)" -ge 2 ] || fail "lm.$m: no warm restart, or no validation every 50 steps"
+done
+mk -n -W "$T/demo/lm.ecoli.r1.model" > "$T/n1.txt" && mk -n -W "$T/demo/lm.ecoli.model" > "$T/n2.txt"
+grep -q 'tuned\.ecoli\.log' "$T/n1.txt" && ! grep -q 'lm\.ecoli\.r1\.log' "$T/n1.txt" && ! grep -q 'tuned\.bact' "$T/n1.txt" \
+	&& grep -q 'lm\.ecoli\.r1\.log' "$T/n2.txt" || fail "fine-tuning does not follow the warm restart"
 # the LMs read both strands of the genome in both stride framings (as the ecoli target), the
 # reverse classifiers the reverse complements
 [ "$(bin/kmervocab dump "$T/demo/genome.train.k5s2.tok" | grep -c '/rc	')" -gt 0 ] || fail "no reverse-complement records in the LM corpus"
@@ -65,4 +77,4 @@ grep -q 'cls.ecoli.fwd.model.ckpt is stale' "$T/out.txt" || fail "a checkpoint f
 grep -q 'cls.ecoli.rev.model.ckpt is stale' "$T/out.txt" && fail "the checkpoint from the same inputs was called stale"
 [ "$(lines fwd)" -eq "$nf" ] && [ "$(cut -f1 "$T/demo/cls.ecoli.fwd.log.tsv" | sed -n 2p)" = 1 ] || fail "the stale classifier did not train afresh"
 [ "$(lines rev)" -eq "$nr" ] && [ -s "$T/demo/cls.ecoli.rev.model" ] || fail "the resumed classifier trained again or wrote no model"
-echo "pipeline_demo: 8 passed, 0 failed"
+echo "pipeline_demo: 10 passed, 0 failed"
