@@ -48,7 +48,7 @@ cls_summaries() { # one line per clstrain log of a folder: epochs, time, best va
 	done
 }
 
-plot_curves() { # title, ylabel, column, output png, then label=file pairs
+plot_curves() { # title, ylabel, column, output png, then label=file or label=file@seconds pairs
 	local title=$1 ylabel=$2 col=$3 png=$4
 	shift 4
 	local cmd="set terminal pngcairo size 900,540 font 'sans,11'; set output '$png'; set title '$title';"
@@ -56,11 +56,24 @@ plot_curves() { # title, ylabel, column, output png, then label=file pairs
 	cmd+=" plot"
 	local sep=""
 	for pair in "$@"; do
-		local label=${pair%%=*} file=${pair#*=}
-		cmd+="$sep '$file' using 10:(\$$col) every ::1 with linespoints title '$label'"
+		local label=${pair%%=*} file=${pair#*=} off=0
+		case $file in *@*) off=${file##*@} file=${file%@*};; esac
+		cmd+="$sep '$file' using (\$10 + $off):(\$$col) every ::1 with linespoints title '$label'"
 		sep=","
 	done
 	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
+}
+
+chain_start() { # seconds of training before an E. coli LM log's step: the earlier logs of its chain
+	# (lm.X, lm.X.r1, ..., then tuned.X), so that a model's curves follow one another in time
+	local f=$1 d n m r prev=() i
+	d=$(dirname "$f") n=$(basename "$f" .log.tsv)
+	case $n in
+		tuned.*) m=${n#tuned.}; prev=("$d/lm.$m.log.tsv"); for i in "$d/lm.$m".r*.log.tsv; do [ -s "$i" ] && prev+=("$i"); done ;;
+		lm.*.r*) m=${n#lm.}; r=${m##*.r}; m=${m%.r*}; prev=("$d/lm.$m.log.tsv")
+			for ((i = 1; i < r; i++)); do prev+=("$d/lm.$m.r$i.log.tsv"); done ;;
+	esac
+	for i in "${prev[@]}"; do [ -s "$i" ] && tail -n 1 "$i" | cut -f 10; done | awk '{ s += $1 } END { printf "%.1f", s }'
 }
 
 plot_roc() { # title, output png, then label=file pairs
@@ -120,8 +133,8 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		cls_summaries "$d"
 		echo
 		precise_bn_note "$d"
-		plot_curves "E. coli LM pre-training and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
-			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f"; done)
+		plot_curves "E. coli LM pre-training, warm restarts and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
+			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f@$(chain_start "$f")"; done)
 		plot_roc "E. coli promoters, test set ($exp)" "$fig/$exp-roc.png" \
 			$(for f in "$d"/cls.*.test.roc; do [ -s "$f" ] && echo "$(basename "$f" .test.roc)=$f"; done)
 		echo "![LM training loss]($(basename "$fig")/$exp-lm.png)"
