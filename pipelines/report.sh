@@ -53,6 +53,7 @@ plot_curves() { # title, ylabel, column, output png, then label=file or label=fi
 	shift 4
 	local cmd="set terminal pngcairo size 900,540 font 'sans,11'; set output '$png'; set title '$title';"
 	cmd+=" set xlabel 'training time (s)'; set ylabel '$ylabel'; set key outside right; set grid; set datafile missing 'nan';"
+	[ -z "${PLOT_YRANGE:-}" ] || cmd+=" set yrange $PLOT_YRANGE;"
 	cmd+=" plot"
 	local sep=""
 	for pair in "$@"; do
@@ -133,7 +134,8 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		cls_summaries "$d"
 		echo
 		precise_bn_note "$d"
-		plot_curves "E. coli LM pre-training, warm restarts and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
+		# the first minutes fall from 7 nats: the y range shows the rest
+		PLOT_YRANGE='[*:3.2]' plot_curves "E. coli LM pre-training, warm restarts and fine-tuning ($exp)" "training loss (nats/token, moving average)" 4 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv)=$f@$(chain_start "$f")"; done)
 		plot_roc "E. coli promoters, test set ($exp)" "$fig/$exp-roc.png" \
 			$(for f in "$d"/cls.*.test.roc; do [ -s "$f" ] && echo "$(basename "$f" .test.roc)=$f"; done)
