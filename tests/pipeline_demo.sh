@@ -48,6 +48,12 @@ for m in ecoli bact; do
 	[ -s "$T/demo/lm.$m.r1.model" ] && [ "$(awk -F'\t' 'NR > 1 && $5 != "nan"' "$T/demo/lm.$m.r1.log.tsv" | wc -l)" -ge 2 ] \
 		&& [ "$(awk -F'\t' 'NR > 1 && $5 != "nan"' "$T/demo/lm.$m.log.tsv" | wc -l)" -ge 2 ] || fail "lm.$m: no warm restart, or no validation every 50 steps"
 done
+# every file a step makes is named in the Makefile: none is intermediate, so make deletes none
+# after a run, and makes a missing one (a further restart) and what follows from it
+mk -n EC_OUT="$T/empty" > "$T/n0.txt" && ! grep -q '^rm ' "$T/n0.txt" || fail "make would delete intermediate files: $(grep '^rm ' "$T/n0.txt")"
+mk -n EC_LM_RESTARTS=2 > "$T/n3.txt"
+grep -q 'lm\.ecoli\.r2\.log' "$T/n3.txt" && grep -q 'tuned\.ecoli\.log' "$T/n3.txt" && grep -q 'cls\.bact\.rev\.log' "$T/n3.txt" \
+	&& ! grep -q 'lm\.ecoli\.r1\.log' "$T/n3.txt" || fail "a further restart does not run, or not before what follows it"
 mk -n -W "$T/demo/lm.ecoli.r1.model" > "$T/n1.txt" && mk -n -W "$T/demo/lm.ecoli.model" > "$T/n2.txt"
 grep -q 'tuned\.ecoli\.log' "$T/n1.txt" && ! grep -q 'lm\.ecoli\.r1\.log' "$T/n1.txt" && ! grep -q 'tuned\.bact' "$T/n1.txt" \
 	&& grep -q 'lm\.ecoli\.r1\.log' "$T/n2.txt" || fail "fine-tuning does not follow the warm restart"
@@ -56,6 +62,16 @@ grep -q 'tuned\.ecoli\.log' "$T/n1.txt" && ! grep -q 'lm\.ecoli\.r1\.log' "$T/n1
 [ "$(bin/kmervocab dump "$T/demo/genome.train.k5s2.tok" | grep -c '/rc	')" -gt 0 ] || fail "no reverse-complement records in the LM corpus"
 [ "$(bin/kmervocab dump "$T/demo/genome.train.k5s2.tok" | grep -c '/rc/p1	')" -gt 0 ] || fail "no second-framing records in the LM corpus"
 awk -F'\t' '$1 == "rule: start codon at 101" && $2 > 0.9 { ok = 1 } END { exit !ok }' "$r" || fail "the start-codon rule row is missing or wrong"
+# data re-dated with the same bytes (as a fresh mount of ../shared/data) rebuilds nothing: every
+# output keeps its date; data with new bytes remakes what reads it
+touch "$T/before" && find "$T/data" -type f -exec touch {} + && demo
+[ -z "$(find "$T/demo" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/demo" -newer "$T/before" -type f | head -n 3)"
+tf=$T/data/ecoli/ecoli_promoters.test.fa.gz
+cp -p "$tf" "$T/test.fa.gz" && gzip -dc "$T/test.fa.gz" | awk 'NR % 20 == 1 || NR % 20 == 2' | gzip -c > "$tf"
+n=$(gzip -dc "$tf" | grep -c '^>') && touch "$T/before" && demo
+[ "$(find "$T/demo" -newer "$T/before" -name 'promoters.test.*.tok' | wc -l)" -eq 2 ] && [ "$(wc -l < "$T/demo/cls.ecoli.test.tsv")" -eq $((n + 1)) ] \
+	&& [ -z "$(find "$T/demo" -newer "$T/before" -name '*.model')" ] || fail "a changed test set did not remake exactly the test steps"
+cp -p "$T/test.fa.gz" "$tf" && touch "$tf" && demo
 # the ULMFiT classifier (E. coli LM) clearly above chance (balanced test subset: chance is 0.5);
 # the from-scratch ablation and the multi-genome variant only have to run at this tiny scale
 awk -F'\t' '$1 == "E. coli genome LM" && $2 > 0.6 { ok = 1 } END { exit !ok }' "$r" || fail "the classifier is not above chance"
@@ -70,11 +86,11 @@ awk -v a="$acc" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }
 lines() { wc -l < "$T/demo/cls.ecoli.$1.log.tsv"; }
 nf=$(lines fwd) nr=$(lines rev)
 echo other > "$T/demo/cls.ecoli.fwd.model.ckpt.inputs"
-# (the models are intermediate files: make rebuilds them only for a missing result downstream)
-rm "$T/demo/cls.ecoli.fwd.model" "$T/demo/cls.ecoli.rev.model" "$T/demo/cls.ecoli.test.metrics" "$r"
+rm "$T/demo/cls.ecoli.fwd.model" "$T/demo/cls.ecoli.rev.model" && touch "$T/before"
 demo
+[ "$T/demo/cls.ecoli.test.metrics" -nt "$T/before" ] && [ "$r" -nt "$T/before" ] || fail "missing models did not remake the results"
 grep -q 'cls.ecoli.fwd.model.ckpt is stale' "$T/out.txt" || fail "a checkpoint from other inputs was not called stale"
 grep -q 'cls.ecoli.rev.model.ckpt is stale' "$T/out.txt" && fail "the checkpoint from the same inputs was called stale"
 [ "$(lines fwd)" -eq "$nf" ] && [ "$(cut -f1 "$T/demo/cls.ecoli.fwd.log.tsv" | sed -n 2p)" = 1 ] || fail "the stale classifier did not train afresh"
 [ "$(lines rev)" -eq "$nr" ] && [ -s "$T/demo/cls.ecoli.rev.model" ] || fail "the resumed classifier trained again or wrote no model"
-echo "pipeline_demo: 10 passed, 0 failed"
+echo "pipeline_demo: 15 passed, 0 failed"
