@@ -65,6 +65,7 @@ check: deps
 	sh tests/lm_parity.sh
 	sh tests/cls_ecoli.sh
 	sh tests/pipeline_demo.sh
+	sh tests/pipeline_human.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)

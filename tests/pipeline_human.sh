@@ -1,0 +1,48 @@
+#!/bin/sh
+# The human LM and lncRNA pipelines (pipelines/Makefile, targets human and lncrna) end to end on
+# small subsets of the data with a tiny model and budgets: they must run through, write their
+# tables with the columns the report reads, delete none of their outputs, and rebuild nothing
+# when the data folder is re-dated with the same bytes.
+set -eu
+DATA=${DATA:-../shared/data}
+T=$(pwd)/tests/tmp/pipeline_human
+rm -rf "$T" && mkdir -p "$T/data/genome" "$T/data/lncrna"
+fail() { echo "FAIL pipeline_human: $*"; echo "pipeline_human: 0 passed, 1 failed"; exit 1; }
+# FIRST N: the first N records of a FASTA
+first() { awk -v n="$1" '/^>/ { k++ } k <= n'; }
+# 240 kb of chr20 past its leading Ns, 40 chunks of the chrX slice
+gzip -dc "$DATA/genome/human_GRCh37_chr20.fa.gz" | awk 'NR == 1 || (NR > 1000 && NR <= 5000)' | gzip -c > "$T/data/genome/human_GRCh37_chr20.fa.gz"
+gzip -dc "$DATA/genome/human_GRCh37_chrX_valid.fa.gz" | first 40 | gzip -c > "$T/data/genome/human_GRCh37_chrX_valid.fa.gz"
+# 30 transcripts a class and set, 60 unlabelled ones
+for s in train valid test challenge mouse; do
+	for c in mRNA lncRNA; do
+		gzip -dc "$DATA/lncrna/$c.$s.fa.gz" | first 30 | gzip -c > "$T/data/lncrna/$c.$s.fa.gz"
+	done
+done
+gzip -dc "$DATA/lncrna/unlabeled.finetune.fa.gz" | first 60 | gzip -c > "$T/data/lncrna/unlabeled.finetune.fa.gz"
+
+mk() { make -C pipelines DATA="$T/data" HU_OUT="$T/human" LN_OUT="$T/lncrna" HU_CONFIGS='3/1 4/2' LN_TOK=k4s2 \
+	HU_E=16 HU_H=32 HU_TIME=4s HU_VALID_EVERY=20 LN_TUNE_TIME=3s LN_CLS_TIME=1m LN_MAX_LEN=100 LN_BATCH=16 \
+	LN_STAGES=1:1:1e-2,all:1:4e-3 LN_NOPRE_STAGES=all:1:3e-3 "$@"; }
+run() { mk -s -j2 "$@" > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make $* failed"; }; }
+
+# every file a step makes is named in the Makefile: make deletes none of them after a run
+mk -n human lncrna > "$T/n0.txt" && ! grep -q '^rm ' "$T/n0.txt" || fail "make would delete intermediate files: $(grep '^rm ' "$T/n0.txt")"
+run human lncrna
+cat "$T/out.txt"
+h=$T/human/results.tsv l=$T/lncrna/results.tsv
+# human: one row a configuration, finite bits per base, the Markov baseline beside it
+[ "$(head -n 1 "$h" | cut -f1,4,7)" = "$(printf 'config\tbits_per_base\tmarkov_bits_per_base')" ] || fail "human table header: $(head -n 1 "$h")"
+[ "$(tail -n +2 "$h" | cut -f1 | tr '\n' ' ')" = "k3s1 k4s2 " ] || fail "human table rows: $(tail -n +2 "$h" | cut -f1)"
+awk -F'\t' 'NR > 1 && !($4 > 0.5 && $4 < 5 && $7 > 0.5 && $7 < 3) { bad = 1 } END { exit bad }' "$h" || fail "human bits per base out of range"
+# lncRNA: three sets by two models, accuracies in [0, 1], the baselines beside them
+[ "$(tail -n +2 "$l" | cut -f1,2 | tr '\t\n' ': ')" = "test:ulmfit test:nopre challenge:ulmfit challenge:nopre mouse:ulmfit mouse:nopre " ] \
+	|| fail "lncRNA table rows: $(tail -n +2 "$l" | cut -f1,2)"
+awk -F'\t' 'NR > 1 && !($3 >= 0 && $3 <= 1 && $6 > 0.6) { bad = 1 } END { exit bad }' "$l" || fail "lncRNA accuracies out of range"
+# 60 test transcripts scored, by the LM that part 2 trained
+[ "$(tail -n +2 "$T/lncrna/cls.ulmfit.test.tsv" | wc -l)" -eq 60 ] || fail "lncRNA test predictions: $(tail -n +2 "$T/lncrna/cls.ulmfit.test.tsv" | wc -l), want 60"
+cmp -s "$T/human/lm.k4s2.log.tsv" "$T/lncrna/lm.log.tsv" || fail "the lncRNA folder does not hold the part-2 LM's log"
+# the data re-dated with the same bytes: nothing is made again
+touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
+[ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
+echo "pipeline_human: 7 passed, 0 failed"
