@@ -65,7 +65,7 @@ plot_curves() { # title, ylabel, column, output png, then label=file or label=fi
 	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
 }
 
-chain_start() { # seconds of training before an E. coli LM log's step: the earlier logs of its chain
+chain_start() { # seconds of training before an LM log's step: the earlier logs of its chain
 	# (lm.X, lm.X.r1, ..., then tuned.X), so that a model's curves follow one another in time
 	local f=$1 d n m r prev=() i
 	d=$(dirname "$f") n=$(basename "$f" .log.tsv)
@@ -168,7 +168,7 @@ for d in "$out"/human "$out"/human-*; do
 		echo
 		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		plot_curves "Human LMs: validation bits per base ($exp)" "bits per base" 8 "$fig/$exp-lm.png" \
-			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f"; done)
+			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f@$(chain_start "$f")"; done)
 		echo "![Human LM validation curves]($(basename "$fig")/$exp-lm.png)"
 		echo
 	} > "$sec/$exp.md"
@@ -195,7 +195,11 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		tok=$(sed -n 's/^LM \(k[0-9]*s[0-9]*\) .*/\1/p' "$d/settings.txt")
 		# the part-2 LM's log and evaluation as fine-tuning found them (the pipeline copies them)
 		lmlog=$d/lm.log.tsv lmeval=$d/lm.eval
-		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`lm.$tok.model\` (trained $(date -u -r "$lmlog" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token$([ -s "$lmeval" ] && tr '\t' '\n' < "$lmeval" | sed -n 's/^bits_per_base=/, on the whole slice /p' | sed 's/$/ bits\/base/')"
+		[ -s "$lmlog" ] && echo "- the part-2 LM it starts from, \`lm.$tok.model\` (trained $(date -u -r "$lmlog" '+%Y-%m-%d %H:%M') UTC): $(tail -n 1 "$lmlog" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the chrX slice's first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$lmlog") nats/token$([ -s "$lmeval" ] && [ ! -s "$d/lm.r1.log.tsv" ] && tr '\t' '\n' < "$lmeval" | sed -n 's/^bits_per_base=/, on the whole slice /p' | sed 's/$/ bits\/base/')"
+		for f in "$d"/lm.r*.log.tsv; do
+			[ -s "$f" ] && echo "- then its warm restart \`$(basename "$f" .log.tsv | sed "s/^lm\./lm.$tok./")\`: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s", $1, $10 }'), validation on the first 250 chunks $(awk -F'\t' 'NR > 1 && $5 != "nan" { v = $5 } END { print v }' "$f") nats/token"
+		done
+		[ -s "$d/lm.r1.log.tsv" ] && [ -s "$lmeval" ] && echo "- the last restart on the whole slice: $(tr '\t' '\n' < "$lmeval" | sed -n 's/^bits_per_base=//p') bits/base"
 		for f in "$d"/tuned.log.tsv; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done

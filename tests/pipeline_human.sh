@@ -22,12 +22,13 @@ done
 gzip -dc "$DATA/lncrna/unlabeled.finetune.fa.gz" | first 60 | gzip -c > "$T/data/lncrna/unlabeled.finetune.fa.gz"
 
 mk() { make -C pipelines DATA="$T/data" HU_OUT="$T/human" LN_OUT="$T/lncrna" HU_CONFIGS='3/1 4/2' LN_TOK=k4s2 \
-	HU_E=16 HU_H=32 HU_TIME=4s HU_VALID_EVERY=20 LN_TUNE_TIME=3s LN_CLS_TIME=1m LN_MAX_LEN=100 LN_BATCH=16 \
+	HU_E=16 HU_H=32 HU_TIME=4s HU_VALID_EVERY=20 HU_LM_RESTARTS=1 HU_RESTART_TIME=3s LN_TUNE_TIME=3s LN_CLS_TIME=1m LN_MAX_LEN=100 LN_BATCH=16 \
 	LN_STAGES=1:1:1e-2,all:1:4e-3 LN_NOPRE_STAGES=all:1:3e-3 "$@"; }
 run() { mk -s -j2 "$@" > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make $* failed"; }; }
 
 # every file a step makes is named in the Makefile: make deletes none of them after a run
-mk -n human lncrna > "$T/n0.txt" && ! grep -q '^rm ' "$T/n0.txt" || fail "make would delete intermediate files: $(grep '^rm ' "$T/n0.txt")"
+mk -n human lncrna HU_LM_RESTARTS=0 > "$T/n0.txt" && mk -n human lncrna >> "$T/n0.txt" && ! grep -q '^rm [^-]' "$T/n0.txt" \
+	|| fail "make would delete intermediate files: $(grep '^rm [^-]' "$T/n0.txt")"
 run human lncrna
 cat "$T/out.txt"
 h=$T/human/results.tsv l=$T/lncrna/results.tsv
@@ -41,8 +42,18 @@ awk -F'\t' 'NR > 1 && !($4 > 0.5 && $4 < 5 && $7 > 0.5 && $7 < 3) { bad = 1 } EN
 awk -F'\t' 'NR > 1 && !($3 >= 0 && $3 <= 1 && $6 > 0.6) { bad = 1 } END { exit bad }' "$l" || fail "lncRNA accuracies out of range"
 # 60 test transcripts scored, by the LM that part 2 trained
 [ "$(tail -n +2 "$T/lncrna/cls.ulmfit.test.tsv" | wc -l)" -eq 60 ] || fail "lncRNA test predictions: $(tail -n +2 "$T/lncrna/cls.ulmfit.test.tsv" | wc -l), want 60"
-cmp -s "$T/human/lm.k4s2.log.tsv" "$T/lncrna/lm.log.tsv" || fail "the lncRNA folder does not hold the part-2 LM's log"
+cmp -s "$T/human/lm.k4s2.log.tsv" "$T/lncrna/lm.log.tsv" && cmp -s "$T/human/lm.k4s2.r1.log.tsv" "$T/lncrna/lm.r1.log.tsv" \
+	|| fail "the lncRNA folder does not hold the part-2 LM's logs"
+# a warm restart of each LM (validated along the way) follows its first cycle: the table counts
+# the time of both and scores the restart, and fine-tuning for lncrna starts from it
+for t in k3s1 k4s2; do
+	[ "$(awk -F'\t' 'NR > 1 && $5 != "nan"' "$T/human/lm.$t.r1.log.tsv" | wc -l)" -ge 2 ] || fail "lm.$t: no validated warm restart"
+	s=$(cat "$T/human/lm.$t.log.tsv" "$T/human/lm.$t.r1.log.tsv" | awk -F'\t' '$1 == "step" { if (n) s += l; n++ } { l = $10 } END { printf "%.1f", s + l }')
+	awk -F'\t' -v t=$t -v s="$s" '$1 == t { d = $8 - s; ok = d < 0.06 && d > -0.06 } END { exit !ok }' "$h" || fail "$t: train_seconds is not the sum of both cycles ($s)"
+done
+mk -n -W "$T/human/lm.k4s2.r1.model" lncrna > "$T/n1.txt" && grep -q 'lncrna/tuned.log.tsv' "$T/n1.txt" && grep -q 'lm.k4s2.eval' "$T/n1.txt" \
+	&& ! grep -q 'lm.k3s1' "$T/n1.txt" || fail "a newer k4s2 restart does not remake its evaluation and the lncRNA fine-tuning"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 7 passed, 0 failed"
+echo "pipeline_human: 10 passed, 0 failed"
