@@ -168,8 +168,8 @@ for d in "$out"/human "$out"/human-*; do
 		echo
 		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		# the y axis stops 0.15 above the worst final value, so that the restarts' gains show
-		top=$(for f in "$d"/lm.*.log.tsv; do awk -F'\t' 'NR > 1 && $8 != "nan" { v = $8 } END { if (v != "") print v }' "$f"; done |
-			sort -g | tail -n 1 | awk '{ printf "%.2f", $1 + 0.15 }')
+		top=$(awk -F'\t' 'FNR > 1 && $8 != "nan" { last[FILENAME] = $8 }
+			END { for (f in last) if (m == "" || last[f] > m) m = last[f]; if (m != "") printf "%.2f", m + 0.15 }' "$d"/lm.*.log.tsv)
 		PLOT_YRANGE=${PLOT_YRANGE:-${top:+[*:$top]}} plot_curves "Human LMs: validation bits per base ($exp)" "bits per base" 8 "$fig/$exp-lm.png" \
 			$(for f in "$d"/lm.*.log.tsv; do [ -s "$f" ] && echo "$(basename "$f" .log.tsv | sed 's/^lm\.//')=$f@$(chain_start "$f")"; done)
 		echo "![Human LM validation curves]($(basename "$fig")/$exp-lm.png)"
