@@ -125,7 +125,12 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		echo
 		md_table "$d/results.tsv"
 		echo
-		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
+		# one line of settings; an ensemble's: what it is, then each member's line
+		if [ -s "$d/settings.txt" ]; then
+			echo "Settings: $(head -n 1 "$d/settings.txt")."
+			tail -n +2 "$d/settings.txt" | sed 's/^/- /'
+			echo
+		fi
 		for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do
 			[ -s "$f" ] || continue
 			n=$(basename "$f" .log.tsv)
@@ -188,8 +193,18 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		echo
 		run_line "$d"
 		echo
-		echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
-		echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
+		if awk -F'\t' '$2 == "ensemble" { found = 1 } END { exit !found }' "$d/results.tsv"; then
+			echo "Positive class mRNA. ensemble = the ULMFiT classifiers of the runs named in the other rows, each"
+			echo "record's probabilities the mean of theirs (clspredict with several -m); the other rows are those"
+			echo "classifiers alone, as their runs scored them. Baselines: the best classical"
+		elif awk -F'\t' '$2 == "nopre" { found = 1 } END { exit !found }' "$d/results.tsv"; then
+			echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
+			echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
+		else
+			echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
+			echo "classifier (this run trained no ablation, LN_MODELS=ulmfit: the ablation does not depend on the"
+			echo "LM, so a run with the same tokens and classifier settings gives it). Baselines: the best classical"
+		fi
 		echo "models measured on these splits (ORF length/coverage, Fickett and hexamer scores, k-mer spectra)."
 		echo
 		md_table "$d/results.tsv"
@@ -216,7 +231,7 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		done
 		echo
 	} > "$sec/$exp.md"
-	awk -F'\t' -v ex="$exp" '$2 == "ulmfit" { printf "- lncRNA %s, `%s`: ULMFiT %s accuracy against the best baseline %s: %s.\n", $1, ex, $3, $6,
+	awk -F'\t' -v ex="$exp" '$2 == "ulmfit" || $2 == "ensemble" { printf "- lncRNA %s, `%s`: ULMFiT%s %s accuracy against the best baseline %s: %s.\n", $1, ex, ($2 == "ensemble" ? " ensemble" : ""), $3, $6,
 		($3 >= $6 ? "at least tied" : "below") }' "$d/results.tsv" > "$sec/$exp.goals"
 done
 

@@ -53,7 +53,25 @@ for t in k3s1 k4s2; do
 done
 mk -n -W "$T/human/lm.k4s2.r1.model" lncrna > "$T/n1.txt" && grep -q 'lncrna/tuned.log.tsv' "$T/n1.txt" && grep -q 'lm.k4s2.eval' "$T/n1.txt" \
 	&& ! grep -q 'lm.k3s1' "$T/n1.txt" || fail "a newer k4s2 restart does not remake its evaluation and the lncRNA fine-tuning"
+# LN_MODELS=ulmfit: a run that varies only the LM trains and tabulates no ablation
+mk -n lncrna LN_MODELS=ulmfit LN_OUT="$T/lncrna-u" > "$T/n2.txt" && grep -q 'lncrna-u/cls.ulmfit.model' "$T/n2.txt" \
+	&& grep -q 'for m in ulmfit; do' "$T/n2.txt" && grep -q 'no ablation (LN_MODELS=ulmfit)' "$T/n2.txt" && ! grep -q 'nopre' "$T/n2.txt" \
+	|| fail "LN_MODELS=ulmfit still trains or tabulates the ablation: $(grep nopre "$T/n2.txt" | head -n 2)"
+# lncrna-ensemble: clspredict gets every member's model and stream, in the same order, and a
+# classifier in an ensemble with itself scores as it does alone
+! mk -n lncrna-ensemble LE_RUNS="$T/lncrna $T/human" LE_OUT="$T/ens2" > "$T/n3.txt" 2>&1 && grep -q "No rule to make target '$T/human/cls.ulmfit.model'" "$T/n3.txt" \
+	|| fail "lncrna-ensemble with a folder that holds no classifier: $(cat "$T/n3.txt")"
+mk -n lncrna-ensemble LE_RUNS="$T/lncrna $T/lncrna" LE_OUT="$T/ens2" > "$T/n3.txt" \
+	&& grep -q -- "-m $T/lncrna/cls.ulmfit.model -m $T/lncrna/cls.ulmfit.model --positive mRNA .* $T/lncrna/mouse.tok $T/lncrna/mouse.tok >" "$T/n3.txt" \
+	|| fail "lncrna-ensemble does not pass every member to clspredict: $(grep clspredict "$T/n3.txt" | head -n 1)"
+mk -s lncrna-ensemble LE_RUNS="$T/lncrna $T/lncrna" LE_OUT="$T/ens" > "$T/ens.txt" 2>&1 || { cat "$T/ens.txt"; fail "make lncrna-ensemble failed"; }
+e=$T/ens/results.tsv
+[ "$(tail -n +2 "$e" | cut -f1,2 | tr '\t\n' ': ')" = "test:ensemble test:lncrna test:lncrna challenge:ensemble challenge:lncrna challenge:lncrna mouse:ensemble mouse:lncrna mouse:lncrna " ] \
+	|| fail "ensemble table rows: $(tail -n +2 "$e" | cut -f1,2)"
+[ "$(awk -F'\t' 'NR > 1 { print $1, $3, $4, $5 }' "$e" | uniq | wc -l)" -eq 3 ] \
+	&& [ "$(awk -F'\t' '$2 == "ulmfit" { print $1, $3, $4, $5 }' "$l")" = "$(awk -F'\t' '$2 == "ensemble" { print $1, $3, $4, $5 }' "$e")" ] \
+	|| fail "a model ensembled with itself scores differently: $(cat "$e")"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 10 passed, 0 failed"
+echo "pipeline_human: 14 passed, 0 failed"
