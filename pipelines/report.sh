@@ -125,12 +125,7 @@ for d in "$out"/demo "$out"/ecoli "$out"/ecoli-*; do
 		echo
 		md_table "$d/results.tsv"
 		echo
-		# one line of settings; an ensemble's: what it is, then each member's line
-		if [ -s "$d/settings.txt" ]; then
-			echo "Settings: $(head -n 1 "$d/settings.txt")."
-			tail -n +2 "$d/settings.txt" | sed 's/^/- /'
-			echo
-		fi
+		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
 		for f in "$d"/lm.*.log.tsv "$d"/tuned.*.log.tsv; do
 			[ -s "$f" ] || continue
 			n=$(basename "$f" .log.tsv)
@@ -209,7 +204,12 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		echo
 		md_table "$d/results.tsv"
 		echo
-		[ -s "$d/settings.txt" ] && echo "Settings: $(cat "$d/settings.txt")." && echo
+		# one line of settings; an ensemble's: what it is, then each member's line
+		if [ -s "$d/settings.txt" ]; then
+			echo "Settings: $(head -n 1 "$d/settings.txt")."
+			tail -n +2 "$d/settings.txt" | sed 's/^/- /'
+			echo
+		fi
 		tok=$(sed -n 's/^LM \(k[0-9]*s[0-9]*\) .*/\1/p' "$d/settings.txt")
 		# the part-2 LM's log and evaluation as fine-tuning found them (the pipeline copies them)
 		lmlog=$d/lm.log.tsv lmeval=$d/lm.eval
