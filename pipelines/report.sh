@@ -188,11 +188,11 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		echo
 		run_line "$d"
 		echo
-		if awk -F'\t' '$2 == "ensemble" { found = 1 } END { exit !found }' "$d/results.tsv"; then
+		if cut -f2 "$d/results.tsv" | grep -qx ensemble; then
 			echo "Positive class mRNA. ensemble = the ULMFiT classifiers of the runs named in the other rows, each"
 			echo "record's probabilities the mean of theirs (clspredict with several -m); the other rows are those"
 			echo "classifiers alone, as their runs scored them. Baselines: the best classical"
-		elif awk -F'\t' '$2 == "nopre" { found = 1 } END { exit !found }' "$d/results.tsv"; then
+		elif cut -f2 "$d/results.tsv" | grep -qx nopre; then
 			echo "Positive class mRNA. ulmfit = human LM fine-tuned on the unlabelled transcripts, then the"
 			echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
 		else
