@@ -34,8 +34,8 @@ for g in saureus_COL vcholerae_H1; do
 	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
 done
 # (and, as the ecoli target, a warm restart of each LM validated every 50 steps)
-mk() { make -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 EC_LM_TIME=8s EC_TUNE_TIME=4s \
-	EC_LM_RESTARTS=1 EC_LM_RESTART_TIME=4s EC_LM_VALID_EVERY=50 \
+mk() { make -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 LM_EPOCHS=1 \
+	EC_LM_RESTARTS=1 EC_LM_VALID_EVERY=50 \
 	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' EC_LM_PHASES=yes "$@"; }
 demo() { mk -s > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
 demo

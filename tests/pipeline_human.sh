@@ -22,7 +22,7 @@ done
 gzip -dc "$DATA/lncrna/unlabeled.finetune.fa.gz" | first 60 | gzip -c > "$T/data/lncrna/unlabeled.finetune.fa.gz"
 
 mk() { make -C pipelines DATA="$T/data" HU_OUT="$T/human" LN_OUT="$T/lncrna" HU_CONFIGS='3/1 4/2' LN_TOK=k4s2 \
-	HU_E=16 HU_H=32 HU_TIME=4s HU_VALID_EVERY=20 HU_LM_RESTARTS=1 HU_RESTART_TIME=3s LN_TUNE_TIME=3s LN_CLS_TIME=1m LN_MAX_LEN=100 LN_BATCH=16 \
+	HU_E=16 HU_H=32 HU_LR=2e-2 LM_EPOCHS=1 HU_VALID_EVERY=20 HU_LM_RESTARTS=1 LN_CLS_TIME=5m LN_MAX_LEN=100 LN_BATCH=16 \
 	LN_STAGES=1:1:1e-2,all:1:4e-3 LN_NOPRE_STAGES=all:1:3e-3 "$@"; }
 run() { mk -s -j2 "$@" > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make $* failed"; }; }
 
