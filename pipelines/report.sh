@@ -5,13 +5,15 @@
 # docs/results/EXP.md, and its line of the goals, docs/results/EXP.goals; gnuplot draws the
 # curves from the --log TSVs and the ROC files of clspredict. results.md is then assembled from
 # every section file, so an experiment not re-run keeps the section of its last run (each
-# section states its date and command).
+# section states its date and command). DOCS=DIR writes DIR/results.md, DIR/results/ and
+# DIR/fig/ instead of docs/ (the tests).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/pipelines/out}
-doc=$top/docs/results.md
-sec=$top/docs/results
-fig=$top/docs/fig
+docs=${DOCS:-$top/docs}
+doc=$docs/results.md
+sec=$docs/results
+fig=$docs/fig
 mkdir -p "$fig" "$sec"
 
 md_table() { # TSV -> markdown table
@@ -45,6 +47,19 @@ cls_summaries() { # one line per clstrain log of a folder: epochs, time, best va
 		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6; rb = $8; ra = $9 } }
 			END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a
 				if (rb != "" && rb != "nan") printf "; that epoch under the running averages of training (no --precise-bn): %s (%s)", rb, ra }' "$f")"
+	done
+}
+
+class_recalls() { # per lncRNA classifier of a folder: each set's recall of either class (where its errors go)
+	local f m line s
+	for f in "$1"/cls.*.test.metrics; do
+		[ -s "$f" ] || continue
+		m=$(basename "$f" .test.metrics) line=""
+		for s in test challenge mouse; do
+			[ -s "$1/$m.$s.metrics" ] || continue
+			line+="${line:+, }$s $(awk -F'\t' '$1 == "sensitivity" { se = $2 } $1 == "specificity" { sp = $2 } END { printf "%.3f / %.3f", se, sp }' "$1/$m.$s.metrics")"
+		done
+		echo "- \`$m\` recall of mRNA / of lncRNA: $line"
 	done
 }
 
@@ -222,6 +237,7 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			[ -s "$f" ] && echo "- fine-tuning: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, validation loss %s nats/token", $1, $10, $5 }')"
 		done
 		cls_summaries "$d"
+		class_recalls "$d"
 		echo
 		precise_bn_note "$d"
 		for s in test challenge mouse; do

@@ -71,7 +71,17 @@ e=$T/ens/results.tsv
 [ "$(awk -F'\t' 'NR > 1 { print $1, $3, $4, $5 }' "$e" | uniq | wc -l)" -eq 3 ] \
 	&& [ "$(awk -F'\t' '$2 == "ulmfit" { print $1, $3, $4, $5 }' "$l")" = "$(awk -F'\t' '$2 == "ensemble" { print $1, $3, $4, $5 }' "$e")" ] \
 	|| fail "a model ensembled with itself scores differently: $(cat "$e")"
+# pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
+# recall of either class (here from clspredict's counts)
+mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e"
+DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
+md=$T/docs/results/lncrna-t.md
+row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s | %s | %s |", $1, $2, $3, $4, $5 }' "$l")
+rc=$(awk -F'\t' '{ n[$1] = $2 } END { printf "challenge %.3f / %.3f", n["tp"] / (n["tp"] + n["fn"]), n["tn"] / (n["tn"] + n["fp"]) }' "$T/lncrna/cls.ulmfit.challenge.metrics")
+grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
+	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
+	|| fail "report.sh: the lncRNA sections lack the row '$row' or the recalls '$rc': $(grep -i 'recall' "$md")"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 14 passed, 0 failed"
+echo "pipeline_human: 15 passed, 0 failed"
