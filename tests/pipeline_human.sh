@@ -71,6 +71,16 @@ e=$T/ens/results.tsv
 [ "$(awk -F'\t' 'NR > 1 { print $1, $3, $4, $5 }' "$e" | uniq | wc -l)" -eq 3 ] \
 	&& [ "$(awk -F'\t' '$2 == "ulmfit" { print $1, $3, $4, $5 }' "$l")" = "$(awk -F'\t' '$2 == "ensemble" { print $1, $3, $4, $5 }' "$e")" ] \
 	|| fail "a model ensembled with itself scores differently: $(cat "$e")"
+# LN_STRAND=rev: fine-tuning and classifier read the reverse complements (the same record names,
+# so clspredict averages a fwd and a rev classifier record by record); a bad strand is refused
+run lncrna LN_STRAND=rev LN_MODELS=ulmfit LN_OUT="$T/lncrna-rev"
+[ "$(bin/kmervocab dump "$T/lncrna-rev/test.tok" | head -n 1 | cut -f1)" = "$(bin/kmervocab dump "$T/lncrna/test.tok" | head -n 1 | cut -f1)" ] \
+	&& grep -q 'LN_STRAND=rev' "$T/lncrna-rev/settings.txt" || fail "LN_STRAND=rev: other record names, or the settings do not say rev"
+[ "$(gzip -dc "$T/data/lncrna/mRNA.test.fa.gz" | awk 'NR > 1 && /^>/ { exit } NR > 1 { printf "%s", $0 }' | rev | tr ACGT TGCA | cut -c 1-4)" = "$(bin/kmervocab dump "$T/lncrna-rev/test.tok" | awk -F'\t' 'NR == 1 { print $NF }' | cut -c 1-4)" ] \
+	|| fail "LN_STRAND=rev: the test stream does not start with the reverse complement of the first transcript's end"
+mk -s lncrna-ensemble LE_RUNS="$T/lncrna $T/lncrna-rev" LE_OUT="$T/ens-fr" > "$T/ens.txt" 2>&1 && [ "$(tail -n +2 "$T/ens-fr/results.tsv" | wc -l)" -eq 9 ] \
+	&& ! mk -n lncrna LN_STRAND=up > "$T/n4.txt" 2>&1 && grep -q 'LN_STRAND must be fwd or rev' "$T/n4.txt" \
+	|| fail "a fwd and a rev classifier do not ensemble, or LN_STRAND=up is not refused: $(cat "$T/ens.txt" "$T/n4.txt")"
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
 mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e"
@@ -84,4 +94,4 @@ grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 15 passed, 0 failed"
+echo "pipeline_human: 16 passed, 0 failed"
