@@ -91,7 +91,24 @@ rc=$(awk -F'\t' '{ n[$1] = $2 } END { printf "challenge %.3f / %.3f", n["tp"] / 
 grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
 	|| fail "report.sh: the lncRNA sections lack the row '$row' or the recalls '$rc': $(grep -i 'recall' "$md")"
+# human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
+# taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
+# other settings or another vocabulary are refused
+mk -s human-save HU_SAVED="$T/saved" > "$T/sv.txt" 2>&1 && grep -q "^restarts	1$" "$T/saved/saved.txt" && [ -s "$T/saved/lm.k3s1.r1.model" ] \
+	|| fail "human-save: $(cat "$T/sv.txt")"
+mk -s -j2 human-restore HU_SAVED="$T/saved" HU_OUT="$T/human2" > "$T/rs.txt" 2>&1 && cmp -s "$T/human/lm.k4s2.r1.model" "$T/human2/lm.k4s2.r1.model" \
+	&& mk -q "$T/human2/lm.k3s1.eval" "$T/human2/lm.k4s2.eval" HU_OUT="$T/human2" \
+	&& [ "$(mk -n lncrna HU_OUT="$T/human2" LN_OUT="$T/lncrna2" | grep -c -- '--log [^ ]*/human2/')" -eq 0 ] \
+	|| fail "human-restore: the restored LMs are not taken as made: $(cat "$T/rs.txt"; mk -n "$T/human2/lm.k4s2.eval" HU_OUT="$T/human2" | head -n 3)"
+mk -s human-restore HU_SAVED="$T/saved" HU_OUT="$T/human3" HU_LM_RESTARTS=2 > "$T/rs.txt" 2>&1 && [ ! -e "$T/human3/lm.k4s2.eval" ] \
+	&& mk -n "$T/human3/lm.k4s2.eval" HU_OUT="$T/human3" HU_LM_RESTARTS=2 > "$T/n5.txt" && grep -q -- '--log [^ ]*/human3/lm.k4s2.r2.log.tsv' "$T/n5.txt" \
+	&& [ "$(grep -c -- '--log [^ ]*/human3/' "$T/n5.txt")" -eq 1 ] || fail "human-restore with one more restart does not continue the chain: $(cat "$T/rs.txt" "$T/n5.txt")"
+! mk -s human-restore HU_SAVED="$T/saved" HU_OUT="$T/human2" HU_LR=1e-2 > "$T/rs.txt" 2>&1 && grep -q 'settings differ' "$T/rs.txt" \
+	|| fail "human-restore with other settings is not refused: $(cat "$T/rs.txt")"
+cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
+! mk -s human-restore HU_SAVED="$T/saved-bad" HU_OUT="$T/human2" > "$T/rs.txt" 2>&1 && grep -q 'vocab.k4s2.tsv differs' "$T/rs.txt" \
+	|| fail "human-restore over another vocabulary is not refused: $(cat "$T/rs.txt")"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 16 passed, 0 failed"
+echo "pipeline_human: 20 passed, 0 failed"
