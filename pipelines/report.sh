@@ -15,6 +15,8 @@ doc=$docs/results.md
 sec=$docs/results
 fig=$docs/fig
 mkdir -p "$fig" "$sec"
+command -v gnuplot > /dev/null || { echo "report: gnuplot not found: install gnuplot-nox (scripts/install-deps.sh does)" >&2; exit 1; }
+plot_failed=0 # a figure gnuplot could not draw: the report is written, then the script fails
 
 md_table() { # TSV -> markdown table
 	awk -F'\t' 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" }; print h; print s; next }
@@ -77,7 +79,7 @@ plot_curves() { # title, ylabel, column, output png, then label=file or label=fi
 		cmd+="$sep '$file' using (\$10 + $off):(\$$col) every ::1 with linespoints title '$label'"
 		sep=","
 	done
-	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
+	gnuplot -e "$cmd" || { echo "report: gnuplot failed for $png" >&2; plot_failed=1; }
 }
 
 chain_start() { # seconds of training before an LM log's step: the earlier logs of its chain
@@ -102,7 +104,7 @@ plot_roc() { # title, output png, then label=file pairs
 		local label=${pair%%=*} file=${pair#*=}
 		cmd+=", '$file' using 1:2 every ::1 with lines lw 2 title '$label'"
 	done
-	gnuplot -e "$cmd" 2>/dev/null || echo "report: gnuplot failed for $png" >&2
+	gnuplot -e "$cmd" || { echo "report: gnuplot failed for $png" >&2; plot_failed=1; }
 }
 
 run_line() { # when and where a folder's results were made, and how long it took
@@ -279,3 +281,7 @@ sections() {
 	echo
 } > "$doc"
 echo "report: wrote $doc" >&2
+if (( plot_failed )); then
+	echo "report: a figure failed (above): its section links a PNG that is missing or stale" >&2
+	exit 1
+fi

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian build dependencies that are missing (when run as root).
-# Called by `make deps`, which `make check` and `make demo` run first.
+# Called by `make deps`, which `make check` and `make demo` run first. gnuplot draws the
+# figures of pipelines/report.sh (tests/pipeline_human.sh runs it).
 set -u
 need=""
-for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev zlib1g-dev zstd tabix bsdextrautils python3; do
+for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 [ -z "$need" ] && exit 0

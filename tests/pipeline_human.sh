@@ -90,7 +90,8 @@ row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s |
 rc=$(awk -F'\t' '{ n[$1] = $2 } END { printf "challenge %.3f / %.3f", n["tp"] / (n["tp"] + n["fn"]), n["tn"] / (n["tn"] + n["fp"]) }' "$T/lncrna/cls.ulmfit.challenge.metrics")
 grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
-	|| fail "report.sh: the lncRNA sections lack the row '$row' or the recalls '$rc': $(grep -i 'recall' "$md")"
+	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
+	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc' or a drawn ROC figure: $(grep -i 'recall' "$md")"
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
 # taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
 # other settings or another vocabulary are refused
