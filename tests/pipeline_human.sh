@@ -88,10 +88,14 @@ DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$
 md=$T/docs/results/lncrna-t.md
 row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s | %s | %s |", $1, $2, $3, $4, $5 }' "$l")
 rc=$(awk -F'\t' '{ n[$1] = $2 } END { printf "challenge %.3f / %.3f", n["tp"] / (n["tp"] + n["fn"]), n["tn"] / (n["tn"] + n["fp"]) }' "$T/lncrna/cls.ulmfit.challenge.metrics")
+# its lines of the goals, read from the section's table: test against the baseline, challenge also against the aim 0.85
+goal=$(awk -F'\t' '$2 == "ulmfit" && $1 == "test" { printf "- lncRNA test, `lncrna-t`: ULMFiT %s accuracy against the best baseline %s (goal: at least tie it): %s\n", $3, $6, ($3 >= $6 ? "met." : "not met, ") }
+	$2 == "ulmfit" && $1 == "challenge" { printf "- lncRNA challenge, `lncrna-t`: ULMFiT %s accuracy against the best baseline %s and the aim 0.85 (goal: beat the baseline clearly): %s\n", $3, $6, ($3 > $6 ? "beats" : "does not beat") }' "$l")
 grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
+	&& [ "$(grep -cF -e "$goal" "$T/docs/results.md")" -eq 2 ] \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
-	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc' or a drawn ROC figure: $(grep -i 'recall' "$md")"
+	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
 # taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
 # other settings or another vocabulary are refused
