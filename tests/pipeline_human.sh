@@ -96,6 +96,19 @@ grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
 	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
+# lncrna-save / lncrna-restore: a classifier saved from one run and restored into a fresh folder
+# (its streams made there) ensembles as the original did; another strand's streams, or saving
+# over a saved folder, are refused
+mk -s lncrna-save LN_SAVED="$T/savedcls" > "$T/sc.txt" 2>&1 && [ -s "$T/savedcls/cls.ulmfit.model" ] && [ ! -e "$T/savedcls/test.tok" ] \
+	&& grep -q '^stream challenge	' "$T/savedcls/saved.txt" && ! mk -s lncrna-save LN_SAVED="$T/savedcls" >> "$T/sc.txt" 2>&1 && grep -q 'savedcls exists: save into a new folder' "$T/sc.txt" \
+	|| fail "lncrna-save: $(cat "$T/sc.txt")"
+mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna4" > "$T/sc.txt" 2>&1 && cmp -s "$T/lncrna/cls.ulmfit.model" "$T/lncrna4/cls.ulmfit.model" \
+	&& mk -s lncrna-ensemble LE_RUNS="$T/lncrna4 $T/lncrna-rev" LE_OUT="$T/ens-fr2" >> "$T/sc.txt" 2>&1 \
+	&& awk -F'\t' '$2 == "ensemble"' "$T/ens-fr/results.tsv" > "$T/e1.tsv" && awk -F'\t' '$2 == "ensemble"' "$T/ens-fr2/results.tsv" > "$T/e2.tsv" \
+	&& [ "$(wc -l < "$T/e1.tsv")" -eq 3 ] && cmp -s "$T/e1.tsv" "$T/e2.tsv" \
+	|| fail "lncrna-restore: the restored classifier does not ensemble as the original: $(cat "$T/sc.txt" "$T/e1.tsv" "$T/e2.tsv")"
+! mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna5" LN_STRAND=rev > "$T/sc.txt" 2>&1 && grep -q 'test.tok differs from the stream' "$T/sc.txt" \
+	&& [ ! -e "$T/lncrna5/cls.ulmfit.model" ] || fail "lncrna-restore onto the reverse strand's streams is not refused: $(cat "$T/sc.txt")"
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
 # taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
 # other settings or another vocabulary are refused
@@ -116,4 +129,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 20 passed, 0 failed"
+echo "pipeline_human: 23 passed, 0 failed"
