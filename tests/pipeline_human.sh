@@ -102,11 +102,13 @@ grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .
 mk -s lncrna-save LN_SAVED="$T/savedcls" > "$T/sc.txt" 2>&1 && [ -s "$T/savedcls/cls.ulmfit.model" ] && [ ! -e "$T/savedcls/test.tok" ] \
 	&& grep -q '^stream challenge	' "$T/savedcls/saved.txt" && ! mk -s lncrna-save LN_SAVED="$T/savedcls" >> "$T/sc.txt" 2>&1 && grep -q 'savedcls exists: save into a new folder' "$T/sc.txt" \
 	|| fail "lncrna-save: $(cat "$T/sc.txt")"
+touch "$T/savedcls"/* # as a git checkout dates them: restore dates the files as saved.txt records
 mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna4" > "$T/sc.txt" 2>&1 && cmp -s "$T/lncrna/cls.ulmfit.model" "$T/lncrna4/cls.ulmfit.model" \
 	&& mk -s lncrna-ensemble LE_RUNS="$T/lncrna4 $T/lncrna-rev" LE_OUT="$T/ens-fr2" >> "$T/sc.txt" 2>&1 \
 	&& awk -F'\t' '$2 == "ensemble"' "$T/ens-fr/results.tsv" > "$T/e1.tsv" && awk -F'\t' '$2 == "ensemble"' "$T/ens-fr2/results.tsv" > "$T/e2.tsv" \
 	&& [ "$(wc -l < "$T/e1.tsv")" -eq 3 ] && cmp -s "$T/e1.tsv" "$T/e2.tsv" \
-	|| fail "lncrna-restore: the restored classifier does not ensemble as the original: $(cat "$T/sc.txt" "$T/e1.tsv" "$T/e2.tsv")"
+	&& [ "$(stat -c %Y "$T/lncrna/cls.ulmfit.log.tsv")" = "$(stat -c %Y "$T/lncrna4/cls.ulmfit.log.tsv")" ] \
+	|| fail "lncrna-restore: the restored classifier does not ensemble as the original, or its log is not dated as the original: $(cat "$T/sc.txt" "$T/e1.tsv" "$T/e2.tsv")"
 ! mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna5" LN_STRAND=rev > "$T/sc.txt" 2>&1 && grep -q 'test.tok differs from the stream' "$T/sc.txt" \
 	&& [ ! -e "$T/lncrna5/cls.ulmfit.model" ] || fail "lncrna-restore onto the reverse strand's streams is not refused: $(cat "$T/sc.txt")"
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
@@ -114,10 +116,12 @@ mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna4" > "$T/sc.txt" 2>
 # other settings or another vocabulary are refused
 mk -s human-save HU_SAVED="$T/saved" > "$T/sv.txt" 2>&1 && grep -q "^restarts	1$" "$T/saved/saved.txt" && [ -s "$T/saved/lm.k3s1.r1.model" ] \
 	|| fail "human-save: $(cat "$T/sv.txt")"
+touch "$T/saved"/*
 mk -s -j2 human-restore HU_SAVED="$T/saved" HU_OUT="$T/human2" > "$T/rs.txt" 2>&1 && cmp -s "$T/human/lm.k4s2.r1.model" "$T/human2/lm.k4s2.r1.model" \
 	&& mk -q "$T/human2/lm.k3s1.eval" "$T/human2/lm.k4s2.eval" HU_OUT="$T/human2" \
+	&& [ "$(stat -c %Y "$T/human/lm.k4s2.r1.log.tsv")" = "$(stat -c %Y "$T/human2/lm.k4s2.r1.log.tsv")" ] \
 	&& [ "$(mk -n lncrna HU_OUT="$T/human2" LN_OUT="$T/lncrna2" | grep -c -- '--log [^ ]*/human2/')" -eq 0 ] \
-	|| fail "human-restore: the restored LMs are not taken as made: $(cat "$T/rs.txt"; mk -n "$T/human2/lm.k4s2.eval" HU_OUT="$T/human2" | head -n 3)"
+	|| fail "human-restore: the restored LMs are not taken as made, or their logs not dated as saved: $(cat "$T/rs.txt"; mk -n "$T/human2/lm.k4s2.eval" HU_OUT="$T/human2" | head -n 3)"
 mk -s human-restore HU_SAVED="$T/saved" HU_OUT="$T/human3" HU_LM_RESTARTS=2 > "$T/rs.txt" 2>&1 && [ ! -e "$T/human3/lm.k4s2.eval" ] \
 	&& mk -n "$T/human3/lm.k4s2.eval" HU_OUT="$T/human3" HU_LM_RESTARTS=2 > "$T/n5.txt" && grep -q -- '--log [^ ]*/human3/lm.k4s2.r2.log.tsv' "$T/n5.txt" \
 	&& [ "$(grep -c -- '--log [^ ]*/human3/' "$T/n5.txt")" -eq 1 ] || fail "human-restore with one more restart does not continue the chain: $(cat "$T/rs.txt" "$T/n5.txt")"
