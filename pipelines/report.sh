@@ -7,11 +7,13 @@
 # curves from the --log TSVs and the ROC files of clspredict. results.md is then assembled from
 # every section file, so an experiment not re-run keeps the section of its last run (each
 # section states its date and command). DOCS=DIR writes DIR/results.md, DIR/results/ and
-# DIR/fig/ instead of docs/ (the tests).
+# DIR/fig/ instead of docs/ (the tests). DATA=DIR (default: shared/data beside the repository)
+# holds the lncRNA FASTA whose headers (orf=) give each section's recall by ORF length.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/pipelines/out}
 docs=${DOCS:-$top/docs}
+data=${DATA:-$top/../shared/data} # the lncRNA FASTA headers (orf=) for the recall by ORF length
 doc=$docs/results.md
 sec=$docs/results
 fig=$docs/fig
@@ -64,6 +66,41 @@ class_recalls() { # per lncRNA classifier of a folder: each set's recall of eith
 		done
 		echo "- \`$m\` recall of mRNA / of lncRNA: $line"
 	done
+}
+
+orf_recalls() { # a lncRNA folder's main classifier (the ensemble, else ulmfit): its recall of each
+	# class by the record's longest forward ORF (orf= of the FASTA headers in $data/lncrna), a table
+	local m=ensemble s c f
+	[ -s "$1/cls.$m.test.tsv" ] || m=ulmfit
+	[ -s "$1/cls.$m.test.tsv" ] || return 0
+	for s in test challenge mouse; do
+		for c in mRNA lncRNA; do [ -s "$data/lncrna/$c.$s.fa.gz" ] || return 0; done
+	done
+	echo "Recall of \`$m\` by the longest forward ATG..stop ORF of the transcript (nt; \`orf=\` of the"
+	echo "FASTA headers), correct / records:"
+	echo
+	echo "| set | class | < 150 | 150-299 | 300-599 | 600-1199 | >= 1200 |"
+	echo "|---|---|---|---|---|---|---|"
+	for s in test challenge mouse; do
+		[ -s "$1/cls.$m.$s.tsv" ] || continue
+		for c in mRNA lncRNA; do
+			f=$data/lncrna/$c.$s.fa.gz
+			gzip -dc "$f" | awk -v set="$s" -v cls="$c" -v pred="$1/cls.$m.$s.tsv" '
+				function bin(o) { return o < 150 ? 1 : o < 300 ? 2 : o < 600 ? 3 : o < 1200 ? 4 : 5 }
+				/^>/ { name = substr($1, 2); for (i = 2; i <= NF; i++) if ($i ~ /^orf=/) orf[name] = substr($i, 5) + 0 }
+				END {
+					while ((getline line < pred) > 0) {
+						split(line, p, "\t")
+						if (!(p[1] in orf)) continue
+						b = bin(orf[p[1]]); n[b]++; if (p[2] == cls) ok[b]++
+					}
+					row = "| " set " | " cls " |"
+					for (b = 1; b <= 5; b++) row = row " " (n[b] ? (ok[b] + 0) "/" n[b] : "-") " |"
+					print row
+				}'
+		done
+	done
+	echo
 }
 
 plot_curves() { # title, ylabel, column, output png, then label=file or label=file@seconds pairs
@@ -242,6 +279,7 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		cls_summaries "$d"
 		class_recalls "$d"
 		echo
+		orf_recalls "$d"
 		precise_bn_note "$d"
 		for s in test challenge mouse; do
 			plot_roc "lncRNA vs mRNA: $s ($exp)" "$fig/$exp-roc-$s.png" \

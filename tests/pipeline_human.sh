@@ -84,7 +84,7 @@ mk -s lncrna-ensemble LE_RUNS="$T/lncrna $T/lncrna-rev" LE_OUT="$T/ens-fr" > "$T
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
 mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e"
-DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
+DATA="$T/data" DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
 md=$T/docs/results/lncrna-t.md
 row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s | %s | %s |", $1, $2, $3, $4, $5 }' "$l")
 rc=$(awk -F'\t' '{ n[$1] = $2 } END { printf "challenge %.3f / %.3f", n["tp"] / (n["tp"] + n["fn"]), n["tn"] / (n["tn"] + n["fp"]) }' "$T/lncrna/cls.ulmfit.challenge.metrics")
@@ -96,6 +96,12 @@ grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
 	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
+# and the recall by ORF length: the challenge mRNA row counts all 30 records, the correct ones
+# clspredict's true positives; the ensemble's section tabulates the ensemble
+tp=$(awk -F'\t' '$1 == "tp" { print $2 }' "$T/lncrna/cls.ulmfit.challenge.metrics")
+grep '^| challenge | mRNA |' "$md" | awk -F'|' -v tp="$tp" '{ for (i = 4; i < NF; i++) if (split($i, c, "/") == 2) { ok += c[1]; n += c[2] } } END { exit !(n == 30 && ok == tp) }' \
+	&& grep -q '^Recall of `ulmfit` by the longest' "$md" && grep -q '^Recall of `ensemble` by the longest' "$T/docs/results/lncrna-e.md" \
+	|| fail "report.sh: the recall by ORF length does not count the challenge mRNAs ($tp correct of 30): $(grep -A 9 '^Recall of' "$md")"
 # lncrna-save / lncrna-restore: a classifier saved from one run and restored into a fresh folder
 # (its streams made there) ensembles as the original did; another strand's streams, or saving
 # over a saved folder, are refused
@@ -133,4 +139,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 23 passed, 0 failed"
+echo "pipeline_human: 24 passed, 0 failed"
