@@ -41,7 +41,8 @@ static void usage(FILE *fp, const opts_t *o)
 		"it on labelled token streams (man 5 tokstream) with gradual unfreezing. The classes are\n"
 		"the label names the training records carry, sorted; every record needs a label.\n\n"
 		"Model:\n"
-		"  -m, --lm FILE        language model (lmtrain/lmtune) whose encoder starts the classifier\n"
+		"  -m, --lm FILE        language model (lmtrain/lmtune) whose encoder starts the classifier,\n"
+		"                       or a classifier (clstrain) to train further with these --stages\n"
 		"      --no-pretrain    random encoder instead (the ablation); needs -v and takes -E/-H\n"
 		"  -v, --vocab FILE     vocabulary (kmervocab) for --no-pretrain\n"
 		"  -E, --emb INT        embedding width, --no-pretrain [%d]\n"
@@ -159,6 +160,20 @@ static gu_model *model_from_lm(const gu_model *lm, const opts_t *o, char **label
 	fl_info("classifier from %s: %d encoder tensors copied, head initialised (seed %llu)", o->lm, copied,
 		(unsigned long long)o->seed);
 	return m;
+}
+
+/* A finished classifier to train further (-m CLS): its weights, head and BatchNorm statistics
+ * kept; the dropouts, AR/TAR, --bptt and --max-len of this run, as with an LM. */
+static gu_model *model_from_cls(gu_model *cls, const opts_t *o)
+{
+	gu_hparams hp = cls->hp;
+	if (o->bptt > 0) hp.bptt = o->bptt;
+	hp.max_len = (int32_t)o->max_len, hp.drop_mult = (float)o->drop_mult;
+	hp.alpha = (float)o->alpha, hp.beta = (float)o->beta;
+	if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());
+	cls->hp = hp;
+	fl_info("classifier from %s: trained further, its head and statistics kept", o->lm);
+	return cls;
 }
 
 static gu_model *model_from_scratch(gu_vocab *v, const opts_t *o, char **labels, int n_labels, gu_rng *rng)
@@ -519,7 +534,6 @@ int main(int argc, char **argv)
 		v = tr.m->vocab;
 	} else if (o.lm) {
 		if (!(lm = gu_model_read(o.lm))) fl_die("%s", gu_errmsg());
-		if (lm->hp.kind != GU_MODEL_LM) fl_die("%s: a classifier, not a language model", o.lm);
 		v = lm->vocab;
 	} else {
 		if (!(vocab = gu_vocab_read(o.vocab))) fl_die("%s", gu_errmsg());
@@ -531,8 +545,10 @@ int main(int argc, char **argv)
 	cd_load(&train_set, inputs, n_in, v, "training");
 	if (train_set.n == 0) fl_die("%s: no training records", inputs[0]);
 	int n_labels;
-	char **labels = tr.m ? tr.m->labels : cd_used_labels(&train_set, &n_labels);
-	if (tr.m) n_labels = tr.m->n_labels;
+	/* a checkpoint's or a classifier's classes stay; else the training labels make them */
+	const gu_model *has = tr.m ? tr.m : lm && lm->hp.kind == GU_MODEL_CLS ? lm : NULL;
+	char **labels = has ? has->labels : cd_used_labels(&train_set, &n_labels);
+	if (has) n_labels = has->n_labels;
 	cd_map_labels(&train_set, labels, n_labels, 1);
 	if (n_labels < 2)
 		fl_die("%s: the training records carry only one label (%s); a classifier needs at least two classes",
@@ -545,7 +561,8 @@ int main(int argc, char **argv)
 	}
 
 	if (!tr.m) {
-		if (lm) tr.m = model_from_lm(lm, &o, labels, n_labels, &init);
+		if (lm && lm->hp.kind == GU_MODEL_CLS) tr.m = model_from_cls(lm, &o), lm = NULL;
+		else if (lm) tr.m = model_from_lm(lm, &o, labels, n_labels, &init);
 		else tr.m = model_from_scratch(vocab, &o, labels, n_labels, &init);
 		vocab = NULL; /* the model owns it */
 		if (gu_model_add_prov(tr.m, "clstrain", argc, argv) < 0) fl_die("%s", gu_errmsg());

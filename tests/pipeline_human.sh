@@ -117,6 +117,17 @@ mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna4" > "$T/sc.txt" 2>
 	|| fail "lncrna-restore: the restored classifier does not ensemble as the original, or its log is not dated as the original: $(cat "$T/sc.txt" "$T/e1.tsv" "$T/e2.tsv")"
 ! mk -s lncrna-restore LN_SAVED="$T/savedcls" LN_OUT="$T/lncrna5" LN_STRAND=rev > "$T/sc.txt" 2>&1 && grep -q 'test.tok differs from the stream' "$T/sc.txt" \
 	&& [ ! -e "$T/lncrna5/cls.ulmfit.model" ] || fail "lncrna-restore onto the reverse strand's streams is not refused: $(cat "$T/sc.txt")"
+# LN_FROM: the restored classifier trained further in a folder of its own, with no LM step (its
+# LM folder is never made), the settings and logs of the run it continues carried over, and
+# predictions of its own; its own folder as LN_FROM is refused
+mk -s lncrna LN_FROM="$T/lncrna4" LN_OUT="$T/lncrna6" HU_OUT="$T/nolm" LN_STAGES=all:1:1e-3 > "$T/fr.txt" 2>&1 \
+	&& [ ! -e "$T/nolm" ] && [ "$(tail -n +2 "$T/lncrna6/results.tsv" | wc -l)" -eq 3 ] \
+	&& grep -q "then trained further from that classifier (LN_FROM=$T/lncrna4) with classifier stages all:1:1e-3" "$T/lncrna6/settings.txt" \
+	&& cmp -s "$T/lncrna4/cls.ulmfit.log.tsv" "$T/lncrna6/cls.from.log.tsv" && cmp -s "$T/lncrna4/tuned.log.tsv" "$T/lncrna6/tuned.log.tsv" \
+	&& [ "$(strings "$T/lncrna6/cls.ulmfit.model" | grep -ac '^clstrain')" -eq 2 ] \
+	&& ! cmp -s "$T/lncrna4/cls.ulmfit.test.tsv" "$T/lncrna6/cls.ulmfit.test.tsv" \
+	&& ! mk -n lncrna LN_FROM="$T/lncrna6" LN_OUT="$T/lncrna6" > "$T/n6.txt" 2>&1 && grep -q "LN_FROM names this run's own folder" "$T/n6.txt" \
+	|| fail "LN_FROM: $(cat "$T/fr.txt" "$T/n6.txt" 2>/dev/null; head -n 1 "$T/lncrna6/settings.txt" 2>/dev/null)"
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
 # taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
 # other settings or another vocabulary are refused
@@ -139,4 +150,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 24 passed, 0 failed"
+echo "pipeline_human: 25 passed, 0 failed"
