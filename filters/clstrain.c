@@ -121,6 +121,16 @@ static void check_stages(const opts_t *o, int n_groups)
 
 /* ---- the model -------------------------------------------------------------------------- */
 
+/* The settings of this run, not of the model's shape: --bptt (when given), --max-len, the
+ * dropouts and AR/TAR; the same whether the classifier starts from an LM, a classifier or
+ * nothing. */
+static void set_run_hparams(gu_hparams *hp, const opts_t *o)
+{
+	if (o->bptt > 0) hp->bptt = o->bptt;
+	hp->max_len = (int32_t)o->max_len, hp->drop_mult = (float)o->drop_mult;
+	hp->alpha = (float)o->alpha, hp->beta = (float)o->beta;
+}
+
 /* The classifier from an LM: same vocabulary and encoder shape, classifier dropouts, a freshly
  * initialised head, the LM's encoder tensors copied by name (its decoder bias dropped). */
 static gu_model *model_from_lm(const gu_model *lm, const opts_t *o, char **labels, int n_labels,
@@ -130,9 +140,8 @@ static gu_model *model_from_lm(const gu_model *lm, const opts_t *o, char **label
 	gu_hparams_default(&hp, GU_MODEL_CLS);
 	hp.k = lm->hp.k, hp.stride = lm->hp.stride, hp.vocab_size = lm->hp.vocab_size;
 	hp.emb = lm->hp.emb, hp.hidden = lm->hp.hidden, hp.n_layers = lm->hp.n_layers;
-	hp.bptt = o->bptt > 0 ? o->bptt : lm->hp.bptt;
-	hp.max_len = (int32_t)o->max_len, hp.drop_mult = (float)o->drop_mult;
-	hp.alpha = (float)o->alpha, hp.beta = (float)o->beta;
+	hp.bptt = lm->hp.bptt;
+	set_run_hparams(&hp, o);
 	hp.n_classes = n_labels;
 	if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());
 	const gu_vocab *lv = lm->vocab;
@@ -167,9 +176,7 @@ static gu_model *model_from_lm(const gu_model *lm, const opts_t *o, char **label
 static gu_model *model_from_cls(gu_model *cls, const opts_t *o)
 {
 	gu_hparams hp = cls->hp;
-	if (o->bptt > 0) hp.bptt = o->bptt;
-	hp.max_len = (int32_t)o->max_len, hp.drop_mult = (float)o->drop_mult;
-	hp.alpha = (float)o->alpha, hp.beta = (float)o->beta;
+	set_run_hparams(&hp, o);
 	if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());
 	cls->hp = hp;
 	fl_info("classifier from %s: trained further, its head and statistics kept", o->lm);
@@ -182,9 +189,7 @@ static gu_model *model_from_scratch(gu_vocab *v, const opts_t *o, char **labels,
 	gu_hparams_default(&hp, GU_MODEL_CLS);
 	hp.k = v->k, hp.stride = v->stride, hp.vocab_size = v->size;
 	hp.emb = o->emb, hp.hidden = o->hidden, hp.n_layers = o->layers;
-	hp.bptt = o->bptt > 0 ? o->bptt : hp.bptt;
-	hp.max_len = (int32_t)o->max_len, hp.drop_mult = (float)o->drop_mult;
-	hp.alpha = (float)o->alpha, hp.beta = (float)o->beta;
+	set_run_hparams(&hp, o);
 	hp.n_classes = n_labels;
 	if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());
 	gu_model *m = gu_model_new(&hp, v, n_labels, labels);
