@@ -19,8 +19,10 @@ endif
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:.c=.o)
 # filters/*.c are programs, except these modules they share
-SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/clsdata.c)
+SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/clsdata.c filters/metricsio.c filters/seqfile.c)
 COMMON_OBJ = $(SHARED_SRC:.c=.o)
+# kept, though only pattern rules name them (make would delete them as intermediates)
+.SECONDARY: $(COMMON_OBJ)
 PROGS      = $(patsubst filters/%.c,bin/%,$(filter-out $(SHARED_SRC),$(sort $(wildcard filters/*.c))))
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
 UNITS      = $(UNIT_SRC:.c=)
@@ -52,8 +54,9 @@ bin/%: filters/%.o $(COMMON_OBJ) lib/libgulm.a
 tests/unit/%: tests/unit/%.c tests/unit/testutil.h lib/libgulm.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< lib/libgulm.a $(LDLIBS)
 
-bench/%: bench/%.c lib/libgulm.a $(HDRS)
-	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libgulm.a $(LDLIBS)
+# bench programs share the filters' modules (messages, option parsing, FASTA reading)
+bench/%: bench/%.c $(COMMON_OBJ) lib/libgulm.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $< $(COMMON_OBJ) lib/libgulm.a $(LDLIBS)
 
 check: deps
 	$(MAKE) all

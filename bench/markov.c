@@ -14,77 +14,20 @@
  * on the same positions: those whose base and K preceding bases are all ACGT (so the first K bases
  * of each validation record, and K bases after each non-ACGT letter, are not predicted).
  * Output (stdout, TSV): order, bits_per_base, predicted_bases; the best order goes to stderr. */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <htslib/bgzf.h>
 #include <htslib/hts.h>
-#include <htslib/kseq.h>
 
-#include "gulm.h"
+#include "common.h"
+#include "seqfile.h"
 
 #define PROG "markov"
 #define MAX_ORDER 13 /* order 13: 4^14 uint32 counts = 1.07 GB */
-
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-
-static int quiet;
-
-static void vmsg(const char *fmt, va_list ap)
-{
-	fprintf(stderr, "%s: ", PROG);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg(fmt, ap);
-	va_end(ap);
-	exit(EXIT_RUNTIME);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg(fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "Try '%s --help' for more information.\n", PROG);
-	exit(EXIT_USAGE);
-}
-
-static void __attribute__((format(printf, 1, 2))) info(const char *fmt, ...)
-{
-	if (quiet) return;
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg(fmt, ap);
-	va_end(ap);
-}
-
-/* kseq reads through this wrapper so a decompression error is seen as an error, not EOF */
-typedef struct {
-	BGZF *fp;
-	int err;
-} seqsrc;
-
-static int seqsrc_read(seqsrc *s, void *buf, int n)
-{
-	ssize_t got = bgzf_read(s->fp, buf, (size_t)n);
-	if (got < 0) s->err = 1, got = 0;
-	return (int)got;
-}
-
-KSEQ_INIT(seqsrc *, seqsrc_read)
 
 typedef struct {
 	int k, revcomp;
@@ -197,44 +140,36 @@ static void revcomp(char *dst, const char *src, size_t len)
 static void process_file(markov_t *m, const char *file, int train, int rc)
 {
 	double t0 = gu_realtime();
-	seqsrc src = {0};
-	src.fp = strcmp(file, "-") == 0 ? bgzf_dopen(0, "r") : bgzf_open(file, "r");
-	if (!src.fp) die("%s: cannot open: %s", file, errno ? strerror(errno) : "unreadable");
-	kseq_t *ks = kseq_init(&src);
-	if (!ks) die("out of memory");
+	fl_seqfile *f = fl_seq_open(file, 1);
 	char *rcbuf = NULL;
 	size_t rc_cap = 0;
-	uint64_t n_rec = 0, n_bases = 0;
-	int ret;
-	while ((ret = kseq_read(ks)) >= 0) {
-		size_t len = ks->seq.l;
-		n_rec++, n_bases += len;
+	uint64_t n_bases = 0;
+	while (fl_seq_read(f)) {
+		size_t len = f->len;
+		n_bases += len;
 		if (!train) {
-			score_seq(m, ks->seq.s, len);
+			score_seq(m, f->seq, len);
 			continue;
 		}
 		/* every count is at most the number of order-0 windows */
 		if (m->n_windows + (uint64_t)len * (rc ? 2 : 1) > UINT32_MAX)
-			die("%s: training data too large for 32-bit counts (over %u bases)", file, UINT32_MAX);
-		count_seq(m, ks->seq.s, len);
+			fl_die("%s: training data too large for 32-bit counts (over %u bases)", file, UINT32_MAX);
+		count_seq(m, f->seq, len);
 		if (rc) {
 			if (len > rc_cap) {
 				free(rcbuf);
 				rc_cap = len;
-				if (!(rcbuf = malloc(rc_cap))) die("out of memory (%zu bytes)", rc_cap);
+				if (!(rcbuf = malloc(rc_cap))) fl_die("out of memory (%zu bytes)", rc_cap);
 			}
-			revcomp(rcbuf, ks->seq.s, len);
+			revcomp(rcbuf, f->seq, len);
 			count_seq(m, rcbuf, len);
 		}
 	}
-	if (src.err) die("%s: read error: truncated or corrupted compressed input", file);
-	if (ret < -1) die("%s: malformed input", file);
-	if (n_rec == 0) die("%s: no FASTA records (empty input or wrong format)", file);
-	kseq_destroy(ks);
+	uint64_t n_rec = f->n_records;
+	fl_seq_close(f);
 	free(rcbuf);
-	if (bgzf_close(src.fp) < 0) die("%s: error closing input", file);
-	info("%s %s: %llu records, %.3f Mb in %.1f s", train ? "counted" : "scored", file,
-	     (unsigned long long)n_rec, n_bases / 1e6, gu_realtime() - t0);
+	fl_info("%s %s: %llu records, %.3f Mb in %.1f s", train ? "counted" : "scored", file,
+		(unsigned long long)n_rec, n_bases / 1e6, gu_realtime() - t0);
 }
 
 int main(int argc, char **argv)
@@ -242,52 +177,40 @@ int main(int argc, char **argv)
 	opts_t o = {.k = 12};
 	static const struct option lopts[] = {
 		{"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 1}, {0, 0, 0, 0}};
+	fl_init(PROG, argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name the file */
-	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "k:V:rqh", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 0 || v > MAX_ORDER)
-				usage_error("-k: '%s' is not an integer in 0..%d", optarg, MAX_ORDER);
-			o.k = (int)v;
-			break;
-		}
+		case 'k': o.k = (int)fl_parse_long(optarg, "-k", 0, MAX_ORDER); break;
 		case 'V':
-			if (o.valid) usage_error("-V given twice");
+			if (o.valid) fl_usage_error("-V given twice");
 			o.valid = optarg;
 			break;
 		case 'r': o.revcomp = 1; break;
-		case 'q': quiet = 1; break;
+		case 'q': fl_quiet = 1; break;
 		case 'h':
 			usage(stdout, &o);
-			if (fflush(stdout) != 0 || ferror(stdout)) die("error writing to stdout");
+			fl_close_stdout();
 			return 0;
 		case 1: printf("%s %s\n", PROG, GU_VERSION); return 0;
 		default:
-			if (optopt && strchr("kV", optopt)) usage_error("option -%c needs an argument", optopt);
-			else if (optopt) usage_error("invalid option -%c", optopt);
-			else usage_error("unrecognized option '%s'", argv[optind - 1]);
+			fl_bad_option(argv);
 		}
 	}
 	o.train = argv + optind;
 	o.n_train = argc - optind;
-	if (o.n_train == 0) usage_error("no training FASTA given");
-	if (!o.valid) usage_error("no validation FASTA given (-V FILE)");
+	if (o.n_train == 0) fl_usage_error("no training FASTA given");
+	if (!o.valid) fl_usage_error("no validation FASTA given (-V FILE)");
 	int n_stdin = strcmp(o.valid, "-") == 0;
 	for (int i = 0; i < o.n_train; i++) n_stdin += strcmp(o.train[i], "-") == 0;
-	if (n_stdin > 1) usage_error("'-' (stdin) can be given only once");
+	if (n_stdin > 1) fl_usage_error("'-' (stdin) can be given only once");
 
 	/* a missing input fails now, not after minutes of counting */
 	for (int i = 0; i <= o.n_train; i++) {
 		const char *f = i < o.n_train ? o.train[i] : o.valid;
 		if (strcmp(f, "-") == 0) continue;
-		BGZF *fp = bgzf_open(f, "r");
-		if (!fp) die("%s: cannot open: %s", f, errno ? strerror(errno) : "unreadable");
-		bgzf_close(fp);
+		fl_seq_close(fl_seq_open(f, 1));
 	}
 
 	double t0 = gu_realtime();
@@ -298,13 +221,13 @@ int main(int argc, char **argv)
 		size_t n = (size_t)1 << (2 * (j + 1));
 		m.mask[j] = n - 1;
 		/* calloc: pages of contexts never seen stay unmapped */
-		if (!(m.cnt[j] = calloc(n, sizeof(uint32_t)))) die("out of memory (order %d: %zu bytes)", j, n * sizeof(uint32_t));
+		if (!(m.cnt[j] = calloc(n, sizeof(uint32_t)))) fl_die("out of memory (order %d: %zu bytes)", j, n * sizeof(uint32_t));
 		bytes += n * sizeof(uint32_t);
 	}
-	info("orders 0..%d, %.1f MB of counts%s", o.k, bytes / 1e6, o.revcomp ? ", both strands" : "");
+	fl_info("orders 0..%d, %.1f MB of counts%s", o.k, bytes / 1e6, o.revcomp ? ", both strands" : "");
 	for (int i = 0; i < o.n_train; i++) process_file(&m, o.train[i], 1, o.revcomp);
 	process_file(&m, o.valid, 0, 0);
-	if (m.n_pred == 0) die("%s: no position has %d preceding ACGT bases: nothing to score (try a smaller -k)", o.valid, o.k);
+	if (m.n_pred == 0) fl_die("%s: no position has %d preceding ACGT bases: nothing to score (try a smaller -k)", o.valid, o.k);
 
 	int best = 0;
 	printf("order\tbits_per_base\tpredicted_bases\n");
@@ -313,9 +236,9 @@ int main(int argc, char **argv)
 		if (bpb < m.bits[best] / (double)m.n_pred) best = j;
 		printf("%d\t%.6f\t%llu\n", j, bpb, (unsigned long long)m.n_pred);
 	}
-	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) die("error writing to stdout: %s", strerror(errno));
-	info("best order %d: %.4f bits per base on %llu bases (%llu training windows; %.1f s, peak RSS %.0f MB)", best,
-	     m.bits[best] / (double)m.n_pred, (unsigned long long)m.n_pred, (unsigned long long)m.n_windows,
+	fl_close_stdout();
+	fl_info("best order %d: %.4f bits per base on %llu bases (%llu training windows; %.1f s, peak RSS %.0f MB)", best,
+		m.bits[best] / (double)m.n_pred, (unsigned long long)m.n_pred, (unsigned long long)m.n_windows,
 	     gu_realtime() - t0, gu_peak_rss_kb() / 1e3);
 	for (int j = 0; j <= o.k; j++) free(m.cnt[j]);
 	return 0;

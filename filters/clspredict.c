@@ -9,6 +9,7 @@
 
 #include "clsdata.h"
 #include "common.h"
+#include "metricsio.h"
 
 void openblas_set_num_threads(int);
 
@@ -158,40 +159,10 @@ static void abort_output(void)
 		if (outs[i]) gu_out_close(outs[i], 1), outs[i] = NULL;
 }
 
-typedef struct {
-	char *buf;
-	size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int k = vsnprintf(b->buf + b->n, b->cap - b->n, fmt, ap);
-		va_end(ap);
-		if (k < 0) fl_die("formatting error");
-		if ((size_t)k < b->cap - b->n) {
-			b->n += (size_t)k;
-			return;
-		}
-		b->cap = 2 * b->cap + (size_t)k + 4096;
-		if (!(b->buf = realloc(b->buf, b->cap))) fl_die("out of memory");
-	}
-}
-
-/* Writes sb to an atomic output and empties it. */
-static void sb_flush(sbuf *b, gu_out *o)
-{
-	if (b->n && gu_out_write(o, b->buf, b->n) < 0) fl_die("%s", gu_errmsg());
-	b->n = 0;
-}
-
 /* Writes sb to output i and closes it. */
-static void write_close(int i, sbuf *b)
+static void write_close(int i, fl_sbuf *b)
 {
-	sb_flush(b, outs[i]);
+	fl_sb_flush(b, outs[i]);
 	gu_out *o = outs[i];
 	outs[i] = NULL;
 	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
@@ -223,7 +194,7 @@ static void report_metrics(const cd_set *s, const gu_model *m, const float *prob
 		fl_die("metrics: %s", gu_errmsg());
 	const char *keys[] = {"accuracy", "sensitivity", "specificity", "precision", "f1", "mcc", "roc_auc"};
 	double vals[] = {acc, bm.sensitivity, bm.specificity, bm.precision, bm.f1, bm.mcc, bm.roc_auc};
-	sbuf b = {0};
+	fl_sbuf b = {0};
 	if (!fl_quiet) {
 		fl_progress_end();
 		fprintf(stderr, "%s: metrics over %zu labelled records, positive class '%s'%s\n", fl_prog, n,
@@ -244,25 +215,15 @@ static void report_metrics(const cd_set *s, const gu_model *m, const float *prob
 		}
 	}
 	if (o->metrics) {
-		sb_printf(&b, "n\t%zu\npositive\t%s\n", n, m->labels[pos]);
-		for (int i = 0; i < 7; i++) sb_printf(&b, "%s\t%.6f\n", keys[i], vals[i]);
-		sb_printf(&b, "tp\t%lld\nfp\t%lld\ntn\t%lld\nfn\t%lld\n", (long long)bm.tp, (long long)bm.fp,
-			  (long long)bm.tn, (long long)bm.fn);
+		fl_metrics_text(&b, &bm, acc, m->labels[pos]);
 		for (int t = 0; t < C; t++)
 			for (int c = 0; c < C; c++)
-				sb_printf(&b, "confusion.%s.%s\t%lld\n", m->labels[t], m->labels[c], (long long)cm[t * C + c]);
+				fl_sb_printf(&b, "confusion.%s.%s\t%lld\n", m->labels[t], m->labels[c], (long long)cm[t * C + c]);
 		write_close(1, &b);
 	}
 	if (o->roc) {
-		double *fpr = malloc((n + 1) * sizeof *fpr), *tpr = malloc((n + 1) * sizeof *tpr);
-		double *th = malloc((n + 1) * sizeof *th);
-		if (!fpr || !tpr || !th) fl_die("out of memory");
-		int64_t np = gu_roc_curve(fpr, tpr, th, score, btruth, n);
-		if (np < 0) fl_die("--roc: %s", gu_errmsg());
-		sb_printf(&b, "fpr\ttpr\tthreshold\n");
-		for (int64_t i = 0; i < np; i++) sb_printf(&b, "%.6f\t%.6f\t%.6g\n", fpr[i], tpr[i], th[i]);
+		fl_roc_text(&b, score, btruth, n, "--roc");
 		write_close(2, &b);
-		free(fpr), free(tpr), free(th);
 	}
 	free(b.buf);
 	free(pred), free(truth), free(bpred), free(btruth), free(score), free(cm);
@@ -372,24 +333,24 @@ int main(int argc, char **argv)
 		for (size_t j = 0; j < np; j++) probs[j] /= (float)M;
 	free(pm);
 
-	sbuf b = {0};
-	sb_printf(&b, "name\tpredicted");
-	for (int i = 0; i < C; i++) sb_printf(&b, "\tp_%s", m->labels[i]);
-	sb_printf(&b, "\n");
+	fl_sbuf b = {0};
+	fl_sb_printf(&b, "name\tpredicted");
+	for (int i = 0; i < C; i++) fl_sb_printf(&b, "\tp_%s", m->labels[i]);
+	fl_sb_printf(&b, "\n");
 	for (int64_t i = 0; i < s.n; i++) {
 		const float *p = probs + (size_t)i * C;
 		int am = 0;
 		for (int k = 1; k < C; k++)
 			if (p[k] > p[am]) am = k;
-		sb_printf(&b, "%s\t%s", cd_name(&s, i), m->labels[am]);
-		for (int k = 0; k < C; k++) sb_printf(&b, "\t%.6g", p[k]);
-		sb_printf(&b, "\n");
-		if (b.n > (1 << 20)) sb_flush(&b, outs[0]);
+		fl_sb_printf(&b, "%s\t%s", cd_name(&s, i), m->labels[am]);
+		for (int k = 0; k < C; k++) fl_sb_printf(&b, "\t%.6g", p[k]);
+		fl_sb_printf(&b, "\n");
+		if (b.n > (1 << 20)) fl_sb_flush(&b, outs[0]);
 	}
-	sb_flush(&b, outs[0]);
+	fl_sb_flush(&b, outs[0]);
 	free(b.buf);
 	if (s.n_labelled > 0) report_metrics(&s, m, probs, pos, &o);
-	b = (sbuf){0};
+	b = (fl_sbuf){0};
 	write_close(0, &b);
 	fl_close_stdout();
 	fl_info("%lld records, %lld tokens (%lld unknown) in %.2f s: %.0f tokens/s, %d threads, batch %d%s",

@@ -1,30 +1,13 @@
 /* fa2kmer: FASTA/FASTQ (plain, gzip, BGZF) -> binary k-mer token stream. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <htslib/bgzf.h>
 #include <htslib/faidx.h>
 #include <htslib/hts.h>
-#include <htslib/kseq.h>
 
 #include "common.h"
-
-/* kseq reads through this wrapper so a decompression error is seen as an error, not EOF */
-typedef struct {
-	BGZF *fp;
-	int err;
-} seqsrc;
-
-static int seqsrc_read(seqsrc *s, void *buf, int n)
-{
-	ssize_t got = bgzf_read(s->fp, buf, (size_t)n);
-	if (got < 0) s->err = 1, got = 0;
-	return (int)got;
-}
-
-KSEQ_INIT(seqsrc *, seqsrc_read)
+#include "seqfile.h"
 
 enum { N_KEEP, N_SPLIT, N_DROP };
 /* --strand: bit 0 the sequence as read, bit 1 its reverse complement */
@@ -232,7 +215,6 @@ static int label_for(state_t *st, const opts_t *o, int input, const char *file, 
 
 static void process_file(state_t *st, const opts_t *o, int input, const char *file)
 {
-	uint64_t seq_before = st->n_seq;
 	if (o->region) {
 		faidx_t *fai = fai_load(file);
 		if (!fai) fl_die("%s: cannot load or build the .fai index for -r (plain or BGZF FASTA needed)", file);
@@ -245,27 +227,13 @@ static void process_file(state_t *st, const opts_t *o, int input, const char *fi
 		fai_destroy(fai);
 		return;
 	}
-	seqsrc src = {0};
-	src.fp = strcmp(file, "-") == 0 ? bgzf_dopen(0, "r") : bgzf_open(file, "r");
-	if (!src.fp) fl_die("%s: cannot open: %s", file, strerror(errno));
-	if (o->threads > 1 && bgzf_compression(src.fp) == 2) bgzf_mt(src.fp, o->threads, 64);
-	kseq_t *ks = kseq_init(&src);
-	int ret;
-	while ((ret = kseq_read(ks)) >= 0) {
-		int label = label_for(st, o, input, file, ks->name.s, ks->comment.l ? ks->comment.s : NULL);
-		process_seq(st, o, file, ks->name.s, label, ks->seq.s, ks->seq.l);
+	fl_seqfile *f = fl_seq_open(file, o->threads);
+	while (fl_seq_read(f)) {
+		int label = label_for(st, o, input, file, f->name, f->comment);
+		process_seq(st, o, file, f->name, label, f->seq, f->len);
 		fl_progress("%llu sequences, %.1f Mb, %llu tokens", (unsigned long long)st->n_seq, st->n_bases / 1e6, (unsigned long long)st->n_tok);
 	}
-	if (src.err) fl_die("%s: read error: truncated or corrupted compressed input", file);
-	if (ret == -2) fl_die("%s: sequence %s: truncated or mismatched quality string (FASTQ)", file, ks->name.s);
-	if (ret < -1) fl_die("%s: malformed input", file);
-	if (bgzf_compression(src.fp) == 2 && bgzf_check_EOF(src.fp) == 0) fl_die("%s: truncated BGZF file (no EOF block)", file);
-	if (st->n_seq == seq_before) {
-		/* no '>' or '@' at all: empty input or not FASTA/FASTQ */
-		fl_die("%s: no FASTA/FASTQ records (empty input or wrong format)", file);
-	}
-	kseq_destroy(ks);
-	if (bgzf_close(src.fp) < 0) fl_die("%s: error closing input", file);
+	fl_seq_close(f);
 }
 
 static gu_tokwriter *writer; /* removed on a fatal error, so no partial output is left */

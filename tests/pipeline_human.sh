@@ -81,9 +81,20 @@ run lncrna LN_STRAND=rev LN_MODELS=ulmfit LN_OUT="$T/lncrna-rev"
 mk -s lncrna-ensemble LE_RUNS="$T/lncrna $T/lncrna-rev" LE_OUT="$T/ens-fr" > "$T/ens.txt" 2>&1 && [ "$(tail -n +2 "$T/ens-fr/results.tsv" | wc -l)" -eq 9 ] \
 	&& ! mk -n lncrna LN_STRAND=up > "$T/n4.txt" 2>&1 && grep -q 'LN_STRAND must be fwd or rev' "$T/n4.txt" \
 	|| fail "a fwd and a rev classifier do not ensemble, or LN_STRAND=up is not refused: $(cat "$T/ens.txt" "$T/n4.txt")"
+# lncrna-baseline: the classical baseline on the same subsets; with LB_STACK the hybrid of it and
+# an ensemble, fit on the ensemble's valid predictions (which lncrna-ensemble wrote): table rows
+# baseline, hybrid and the ensemble as its own table has it; the baseline the same either way
+mk -s lncrna-baseline LB_OUT="$T/base" > "$T/lb.txt" 2>&1 && mk -s lncrna-baseline LB_STACK="$T/ens" LB_OUT="$T/hyb" >> "$T/lb.txt" 2>&1 \
+	&& [ "$(tail -n +2 "$T/base/results.tsv" | cut -f1,2 | tr '\t\n' ': ')" = "test:baseline challenge:baseline mouse:baseline " ] \
+	&& [ "$(tail -n +2 "$T/hyb/results.tsv" | cut -f1,2 | tr '\t\n' ': ')" = "test:baseline test:hybrid test:ens challenge:baseline challenge:hybrid challenge:ens mouse:baseline mouse:hybrid mouse:ens " ] \
+	&& [ "$(awk -F'\t' '$2 == "ens" { print $1, $3, $4, $5 }' "$T/hyb/results.tsv")" = "$(awk -F'\t' '$2 == "ensemble" { print $1, $3, $4, $5 }' "$e")" ] \
+	&& [ "$(awk -F'\t' '$2 == "baseline"' "$T/base/results.tsv")" = "$(awk -F'\t' '$2 == "baseline"' "$T/hyb/results.tsv")" ] \
+	&& awk -F'\t' '$1 == "test" && $2 == "baseline" { ok = $3 > 0.6 } END { exit !ok }' "$T/base/results.tsv" \
+	&& [ -s "$T/ens/cls.ensemble.valid.tsv" ] && grep -q "hybrid: a logistic regression fit on valid .* $T/ens (baseline " "$T/hyb/settings.txt" \
+	|| fail "lncrna-baseline: wrong tables or settings: $(cat "$T/lb.txt" "$T/base/results.tsv" "$T/hyb/results.tsv" "$T/hyb/settings.txt" 2>&1 | tail -n 20)"
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
-mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e"
+mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e" && ln -s "$T/hyb" "$T/rep/lncrna-h"
 DATA="$T/data" DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
 md=$T/docs/results/lncrna-t.md
 row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s | %s | %s |", $1, $2, $3, $4, $5 }' "$l")
@@ -94,6 +105,8 @@ goal=$(awk -F'\t' '$2 == "ulmfit" && $1 == "test" { printf "- lncRNA test, `lncr
 grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
 	&& [ "$(grep -cF -e "$goal" "$T/docs/results.md")" -eq 2 ] \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
+	&& grep -q '^hybrid = that baseline and the ULMFiT ensemble' "$T/docs/results/lncrna-h.md" && grep -q "^- the baseline's largest weights" "$T/docs/results/lncrna-h.md" \
+	&& grep -q '^- lncRNA test, `lncrna-h`: ULMFiT + classical hybrid ' "$T/docs/results.md" && grep -q '^- lncRNA mouse, `lncrna-h`: the classical baseline measured here ' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
 	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
 # and the recall by ORF length: the challenge mRNA row counts all 30 records, the correct ones
@@ -150,4 +163,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 25 passed, 0 failed"
+echo "pipeline_human: 26 passed, 0 failed"

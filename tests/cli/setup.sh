@@ -54,3 +54,24 @@ cat "$T/cls.tok" "$T/cls_nolab.tok" > "$T/cls_mixed.tok"
 "$BIN/clstrain" -q --no-pretrain -v "$T/cls_k5.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 4 -o "$T/cls_k5.model" "$T/cls_k5.tok"
 "$BIN/fa2kmer" -q -k3 -l A -l B "$T/cls.fa" "$T/small.fa" -o "$T/cls_ab.tok"
 "$BIN/clstrain" -q --no-pretrain -v "$T/cls.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 3 -o "$T/cls_ab.model" "$T/cls_ab.tok"
+# bench/lncbaseline: a hand-checkable folder (one transcript per class), and a synthetic one
+# where mRNAs carry a long ORF in random sequence (awk's fixed seed) and lncRNAs are random
+L=$T/lb1
+mkdir -p "$L"
+printf '>m1\nccaugaaauagcc\n>m2\nATGTAACATGGGGGGGGG\n' > "$L/mRNA.train.fa"
+printf '>l1\nCCCC\n' > "$L/lncRNA.train.fa"
+cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
+gzip -c "$L/lncRNA.train.fa" > "$L/lncRNA.valid.fa.gz"
+L=$T/lb2
+mkdir -p "$L"
+for set in train valid test; do
+	for cls in mRNA lncRNA; do
+		awk -v cls=$cls -v set=$set 'function r(n,  s, i) { s = ""; for (i = 0; i < n; i++) s = s substr("ACGT", int(rand() * 4) + 1, 1); return s }
+			BEGIN { srand((set == "train" ? 1 : set == "valid" ? 2 : 3) * 10 + (cls == "mRNA")); n = set == "train" ? 300 : 30
+				for (k = 1; k <= n; k++) {
+					s = r(40 + int(rand() * 40))
+					if (cls == "mRNA") { s = s "ATG"; for (c = 0; c < 150; c++) { do x = r(3); while (x == "TAA" || x == "TAG" || x == "TGA"); s = s x } s = s "TGA" r(60) }
+					else s = s r(520)
+					printf ">%s_%s_%d\n%s\n", cls, set, k, s } }' > "$L/$cls.$set.fa"
+	done
+done
