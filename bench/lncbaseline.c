@@ -28,6 +28,9 @@
  *   k-mers  the 1-, 2- and 3-mer frequencies of the whole transcript (84), and the codon usage
  *           of the ORF (64 in-frame codon frequencies).
  *
+ * -g LIST keeps only some groups of features (orf, fickett, hexamer, kmer, codon): the others
+ * are 0 for every record, so the regression cannot use them.
+ *
  * Each feature is standardised by its training mean and standard deviation. The regression
  * minimises the summed log-loss + lambda/2 |w|^2 (the bias unpenalised) by Newton's method with
  * step halving, for lambda = 10^(j/2), j = -4..8; the lambda with the lowest validation log-loss
@@ -70,6 +73,7 @@ enum { N_HEX = 4096 };
 typedef struct {
 	const char *pos, *neg, *out, *dir, *stack;
 	int features_only;
+	unsigned groups; /* -g: bit i set = feature group i used (group_names) */
 	char **sets;
 	int n_sets;
 } opts_t;
@@ -118,6 +122,8 @@ static void usage(FILE *fp)
 		"  -o PREFIX           also write PREFIX.MODEL.SET.tsv (predictions), .metrics and .roc\n"
 		"                      (as clspredict --metrics, --roc) for valid and each SET, MODEL\n"
 		"                      baseline (and hybrid), and PREFIX.weights.tsv (the weights)\n"
+		"  -g LIST             feature groups to use, comma-separated, of orf (length, coverage,\n"
+		"                      start, stop), fickett, hexamer, kmer (1- to 3-mers), codon [all]\n"
 		"      --features      print every record's features instead of fitting: set, name,\n"
 		"                      label, length, ORF bases, then one column per feature, before\n"
 		"                      standardising\n"
@@ -240,6 +246,27 @@ static void hexamer_table(double *lr, const double *cpos, const double *cneg)
 	double tp = N_HEX, tn = N_HEX;
 	for (int h = 0; h < N_HEX; h++) tp += cpos[h], tn += cneg[h];
 	for (int h = 0; h < N_HEX; h++) lr[h] = log((cpos[h] + 1) / tp) - log((cneg[h] + 1) / tn);
+}
+
+/* Feature groups (-g): each feature's is found by its index. */
+static const char *group_names[] = {"orf", "fickett", "hexamer", "kmer", "codon"};
+enum { N_GROUPS = 5 };
+static int feature_group(int j) { return j < 5 ? 0 : j < 13 ? 1 : j < 14 ? 2 : j < 98 ? 3 : 4; }
+
+static unsigned parse_groups(const char *s)
+{
+	unsigned g = 0;
+	char *copy = strdup(s), *save = NULL;
+	if (!copy) fl_die("out of memory");
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int i = 0;
+		while (i < N_GROUPS && strcmp(t, group_names[i]) != 0) i++;
+		if (i == N_GROUPS) fl_usage_error("-g: unknown feature group '%s' (orf, fickett, hexamer, kmer, codon)", t);
+		g |= 1u << i;
+	}
+	free(copy);
+	if (!g) fl_usage_error("-g: no feature group given");
+	return g;
 }
 
 static const char *feature_name(int j, char *buf)
@@ -544,21 +571,23 @@ static void print_features(const set_t *sets, int n_sets)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {.pos = "mRNA", .neg = "lncRNA"};
+	opts_t o = {.pos = "mRNA", .neg = "lncRNA", .groups = (1u << N_GROUPS) - 1};
 	static const struct option lopts[] = {{"pos", required_argument, 0, 1},	 {"neg", required_argument, 0, 2},
 					      {"features", no_argument, 0, 3},	 {"stack", required_argument, 0, 5},
+					      {"groups", required_argument, 0, 'g'},
 					      {"help", no_argument, 0, 'h'},
 					      {"version", no_argument, 0, 4},	 {0, 0, 0, 0}};
 	fl_init(PROG, argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name the file */
 	openblas_set_num_threads(1);   /* small products: threads would only wait on each other */
 	int c;
-	while ((c = getopt_long(argc, argv, "o:qh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "g:o:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 1: o.pos = optarg; break;
 		case 2: o.neg = optarg; break;
 		case 3: o.features_only = 1; break;
 		case 5: o.stack = optarg; break;
+		case 'g': o.groups = parse_groups(optarg); break;
 		case 'o': o.out = optarg; break;
 		case 'q': fl_quiet = 1; break;
 		case 'h': usage(stdout); fl_close_stdout(); return 0;
@@ -586,6 +615,17 @@ int main(int argc, char **argv)
 		fl_info("%s: %zu %s, %zu %s", sets[k].name, npos, o.pos, sets[k].n - npos, o.neg);
 	}
 	all_features(sets, ns);
+	/* a group left out: its features are 0 for every record (standardised, they stay 0) */
+	for (int k = 0; k < ns; k++)
+		for (size_t i = 0; i < sets[k].n; i++)
+			for (int j = 0; j < NF; j++)
+				if (!(o.groups >> feature_group(j) & 1)) sets[k].r[i].x[j] = 0;
+	if (o.groups != (1u << N_GROUPS) - 1) {
+		char list[64] = "";
+		for (int i = 0; i < N_GROUPS; i++)
+			if (o.groups >> i & 1) strcat(strcat(list, *list ? "," : ""), group_names[i]);
+		fl_info("feature groups: %s", list);
+	}
 	if (o.features_only) {
 		print_features(sets, ns);
 		fl_close_stdout();
