@@ -71,7 +71,7 @@ class_recalls() { # per lncRNA classifier of a folder: each set's recall of eith
 baseline_weights() { # a classical baseline's largest weights (bench/lncbaseline's weights file)
 	local w=$1/cls.weights.tsv
 	[ -s "$w" ] || return 0
-	echo "- the baseline's largest weights (per standard deviation of the feature; positive: mRNA): $(awk -F'\t' 'NR > 1 && $2 != "" { print ($4 < 0 ? -$4 : $4) "\t" $1 "\t" $4 }' "$w" | sort -g -r | head -n 8 | awk -F'\t' '{ printf "%s%s %+.2f", NR > 1 ? ", " : "", $2, $3 }')"
+	echo "- the baseline's largest weights (per standard deviation of the feature; positive: mRNA): $(awk -F'\t' 'NR > 1 && $2 != "" { print ($4 < 0 ? -$4 : $4) "\t" $1 "\t" $4 }' "$w" | sort -g -r | head -n 8 | awk -F'\t' '{ printf "%s%s %+.2f", (NR > 1 ? ", " : ""), $2, $3 }')"
 }
 
 orf_recalls() { # a lncRNA folder's main classifier (the ensemble, else ulmfit, hybrid, baseline): its
@@ -160,6 +160,10 @@ run_line() { # when and where a folder's results were made, and how long it took
 	steps=$(for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || echo "$(tail -n 1 "$f" | cut -f 10) $(date -r "$f" +%s)"; done
 		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || echo "$(tail -n +2 "$f" | awk -F'\t' '{ s += $7 } END { print s }') $(date -r "$f" +%s)"; done)
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
+	if [ -z "$steps" ]; then # an ensemble or the classical baseline: no wall time to report
+		printf "No training log in the folder: its step scores finished classifiers (an ensemble) or fits the classical\nbaseline in seconds.\n"
+		return 0
+	fi
 	echo "$steps" | awk 'NF == 2 { printf "%.0f %.0f %s\n", $2 - $1, $2, $1 }' | sort -n | awk -v a="$first" -v b="$(date -u -r "$1/results.tsv" +%s)" '
 		# the steps as "start end seconds", by start: merge overlapping intervals into their union
 		{ s += $3; if (NR == 1 || $1 > e) { u += e - st; st = $1; e = $2 } else if ($2 > e) e = $2 }

@@ -105,7 +105,7 @@ goal=$(awk -F'\t' '$2 == "ulmfit" && $1 == "test" { printf "- lncRNA test, `lncr
 grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .*, $rc, mouse" "$md" \
 	&& [ "$(grep -cF -e "$goal" "$T/docs/results.md")" -eq 2 ] \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
-	&& grep -q '^hybrid = that baseline and the ULMFiT ensemble' "$T/docs/results/lncrna-h.md" && grep -q "^- the baseline's largest weights" "$T/docs/results/lncrna-h.md" \
+	&& grep -q '^hybrid = that baseline and the ULMFiT ensemble' "$T/docs/results/lncrna-h.md" && grep -q "^- the baseline's largest weights (.*): [a-zA-Z_]* [+-][0-9]" "$T/docs/results/lncrna-h.md" \
 	&& grep -q '^- lncRNA test, `lncrna-h`: ULMFiT + classical hybrid ' "$T/docs/results.md" && grep -q '^- lncRNA mouse, `lncrna-h`: the classical baseline measured here ' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
 	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
