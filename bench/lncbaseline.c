@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,19 +520,27 @@ static void read_logits(const char *path, const set_t *s, const char *pos, doubl
 	fclose(fp);
 }
 
-static void write_text(const char *path, fl_sbuf *b)
+/* Writes b (emptied) to the file named by fmt, atomically. */
+static void write_text(fl_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void write_text(fl_sbuf *b, const char *fmt, ...)
 {
+	char *path;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vasprintf(&path, fmt, ap);
+	va_end(ap);
+	if (k < 0) fl_die("out of memory");
 	gu_out *o = gu_out_open(path);
 	if (!o) fl_die("%s", gu_errmsg());
 	fl_sb_flush(b, o);
 	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
+	free(path);
 }
 
 /* PREFIX.MODEL.SET.tsv, .metrics and .roc of set s with probabilities p */
 static void write_set(const opts_t *o, const char *model, const set_t *s, const double *p, const score_t *sc)
 {
 	fl_sbuf b = {0};
-	char *path;
 	int *y = malloc(s->n * sizeof *y);
 	if (!y) fl_die("out of memory");
 	fl_sb_printf(&b, "name\tpredicted\tp_%s\tp_%s\n", o->neg, o->pos);
@@ -539,17 +548,11 @@ static void write_set(const opts_t *o, const char *model, const set_t *s, const 
 		y[i] = s->r[i].y;
 		fl_sb_printf(&b, "%s\t%s\t%.6g\t%.6g\n", s->r[i].name, p[i] > 0.5 ? o->pos : o->neg, 1 - p[i], p[i]);
 	}
-	if (asprintf(&path, "%s.%s.%s.tsv", o->out, model, s->name) < 0) fl_die("out of memory");
-	write_text(path, &b);
-	free(path);
+	write_text(&b, "%s.%s.%s.tsv", o->out, model, s->name);
 	fl_metrics_text(&b, &sc->bm, sc->bm.accuracy, o->pos);
-	if (asprintf(&path, "%s.%s.%s.metrics", o->out, model, s->name) < 0) fl_die("out of memory");
-	write_text(path, &b);
-	free(path);
+	write_text(&b, "%s.%s.%s.metrics", o->out, model, s->name);
 	fl_roc_text(&b, p, y, s->n, s->name);
-	if (asprintf(&path, "%s.%s.%s.roc", o->out, model, s->name) < 0) fl_die("out of memory");
-	write_text(path, &b);
-	free(path);
+	write_text(&b, "%s.%s.%s.roc", o->out, model, s->name);
 	free(b.buf);
 	free(y);
 }
@@ -698,7 +701,7 @@ int main(int argc, char **argv)
 	}
 	if (o.out) {
 		fl_sbuf b = {0};
-		char buf[16], *path;
+		char buf[16];
 		fl_sb_printf(&b, "feature\tmean\tsd\tweight\n");
 		for (int j = 0; j < NF; j++)
 			fl_sb_printf(&b, "%s\t%.6g\t%.6g\t%.6g\n", feature_name(j, buf), sc.mean[j], sc.sd[j], best_w[j]);
@@ -706,9 +709,8 @@ int main(int argc, char **argv)
 		if (o.stack)
 			fl_sb_printf(&b, "hybrid_baseline\t\t\t%.6g\nhybrid_stacked_input\t\t\t%.6g\nhybrid_bias\t\t\t%.6g\n",
 				     ws[0], ws[1], ws[2]);
-		if (asprintf(&path, "%s.weights.tsv", o.out) < 0) fl_die("out of memory");
-		write_text(path, &b);
-		free(path), free(b.buf);
+		write_text(&b, "%s.weights.tsv", o.out);
+		free(b.buf);
 	}
 	fl_close_stdout();
 	for (int k = 0; k < ns; k++) {

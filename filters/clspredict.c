@@ -192,14 +192,14 @@ static void report_metrics(const cd_set *s, const gu_model *m, const float *prob
 	if (gu_binary_metrics_compute(&bm, score, bpred, btruth, n) < 0 ||
 	    gu_confusion(cm, &acc, pred, truth, n, C) < 0)
 		fl_die("metrics: %s", gu_errmsg());
-	const char *keys[] = {"accuracy", "sensitivity", "specificity", "precision", "f1", "mcc", "roc_auc"};
-	double vals[] = {acc, bm.sensitivity, bm.specificity, bm.precision, bm.f1, bm.mcc, bm.roc_auc};
+	double vals[FL_N_RATES];
+	fl_rate_values(vals, &bm, acc);
 	fl_sbuf b = {0};
 	if (!fl_quiet) {
 		fl_progress_end();
 		fprintf(stderr, "%s: metrics over %zu labelled records, positive class '%s'%s\n", fl_prog, n,
 			m->labels[pos], n < (size_t)s->n ? " (records without a label skipped)" : "");
-		for (int i = 0; i < 7; i++) fprintf(stderr, "  %-12s %.4f\n", keys[i], vals[i]);
+		for (int i = 0; i < FL_N_RATES; i++) fprintf(stderr, "  %-12s %.4f\n", fl_rate_keys[i], vals[i]);
 		fprintf(stderr, "  tp %lld  fp %lld  tn %lld  fn %lld\n", (long long)bm.tp, (long long)bm.fp,
 			(long long)bm.tn, (long long)bm.fn);
 		int wdt = 9;

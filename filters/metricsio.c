@@ -29,12 +29,22 @@ void fl_sb_flush(fl_sbuf *b, gu_out *o)
 	b->n = 0;
 }
 
+const char *const fl_rate_keys[FL_N_RATES] = {"accuracy", "sensitivity", "specificity", "precision",
+						     "f1",	 "mcc",		"roc_auc"};
+
+void fl_rate_values(double vals[FL_N_RATES], const gu_binary_metrics *bm, double accuracy)
+{
+	const double v[FL_N_RATES] = {accuracy, bm->sensitivity, bm->specificity, bm->precision,
+				      bm->f1,	bm->mcc,	 bm->roc_auc};
+	for (int i = 0; i < FL_N_RATES; i++) vals[i] = v[i];
+}
+
 void fl_metrics_text(fl_sbuf *b, const gu_binary_metrics *bm, double accuracy, const char *positive)
 {
-	const char *keys[] = {"accuracy", "sensitivity", "specificity", "precision", "f1", "mcc", "roc_auc"};
-	double vals[] = {accuracy, bm->sensitivity, bm->specificity, bm->precision, bm->f1, bm->mcc, bm->roc_auc};
+	double vals[FL_N_RATES];
+	fl_rate_values(vals, bm, accuracy);
 	fl_sb_printf(b, "n\t%lld\npositive\t%s\n", (long long)bm->n, positive);
-	for (int i = 0; i < 7; i++) fl_sb_printf(b, "%s\t%.6f\n", keys[i], vals[i]);
+	for (int i = 0; i < FL_N_RATES; i++) fl_sb_printf(b, "%s\t%.6f\n", fl_rate_keys[i], vals[i]);
 	fl_sb_printf(b, "tp\t%lld\nfp\t%lld\ntn\t%lld\nfn\t%lld\n", (long long)bm->tp, (long long)bm->fp,
 		     (long long)bm->tn, (long long)bm->fn);
 }

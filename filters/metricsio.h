@@ -17,6 +17,11 @@ void fl_sb_printf(fl_sbuf *b, const char *fmt, ...) __attribute__((format(printf
 /* Writes b to o and empties it (dies on a write error). */
 void fl_sb_flush(fl_sbuf *b, gu_out *o);
 
+/* The seven rates of a metrics file, in its order, and their values from bm and accuracy (see
+ * fl_metrics_text); clspredict prints them on stderr too. */
+enum { FL_N_RATES = 7 };
+extern const char *const fl_rate_keys[FL_N_RATES];
+void fl_rate_values(double vals[FL_N_RATES], const gu_binary_metrics *bm, double accuracy);
 /* The KEY<TAB>VALUE lines of a metrics file: n, positive, accuracy, sensitivity, specificity,
  * precision, f1, mcc, roc_auc (%.6f), tp, fp, tn, fn. accuracy is passed apart: clspredict's
  * counts every class (the confusion matrix's trace), which equals bm->accuracy with two. */
