@@ -68,10 +68,10 @@ class_recalls() { # per lncRNA classifier of a folder: each set's recall of eith
 	done
 }
 
-baseline_weights() { # a classical baseline's largest weights (bench/lncbaseline's weights file)
+baseline_weights() { # a classical baseline's largest weights (bench/lncbaseline's weights file; a group left out weighs 0 and is not listed)
 	local w=$1/cls.weights.tsv
 	[ -s "$w" ] || return 0
-	echo "- the baseline's largest weights (per standard deviation of the feature; positive: mRNA): $(awk -F'\t' 'NR > 1 && $2 != "" { print ($4 < 0 ? -$4 : $4) "\t" $1 "\t" $4 }' "$w" | sort -g -r | head -n 8 | awk -F'\t' '{ printf "%s%s %+.2f", (NR > 1 ? ", " : ""), $2, $3 }')"
+	echo "- the baseline's largest weights (per standard deviation of the feature; positive: mRNA): $(awk -F'\t' 'NR > 1 && $2 != "" && $4 != 0 { print ($4 < 0 ? -$4 : $4) "\t" $1 "\t" $4 }' "$w" | sort -g -r | head -n 8 | awk -F'\t' '{ printf "%s%s %+.2f", (NR > 1 ? ", " : ""), $2, $3 }')"
 }
 
 orf_recalls() { # a lncRNA folder's main classifier (the ensemble, else ulmfit, hybrid, baseline): its
@@ -263,9 +263,10 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
 		elif cut -f2 "$d/results.tsv" | grep -qx baseline; then
 			echo "Positive class mRNA. baseline = a classical model measured here on these splits (\`bench/lncbaseline\`:"
-			echo "logistic regression on the longest ORF's length, coverage and start, Fickett's statistics, CPAT's"
-			echo "hexamer score, 1- to 3-mer frequencies and the ORF's codon usage; trained on train, its L2 penalty"
-			echo "chosen on valid; no randomness)."
+			echo "logistic regression on the coding-potential features that the settings line below names, among the"
+			echo "longest ORF's length, coverage and start, Fickett's statistics, CPAT's hexamer score, 1- to 3-mer"
+			echo "frequencies, the ORF's codon usage and the best coding segment's hexamer score; trained on train,"
+			echo "its L2 penalty chosen on valid; no randomness)."
 			if cut -f2 "$d/results.tsv" | grep -qx hybrid; then
 				echo "hybrid = that baseline and the ULMFiT ensemble of the third row joined by a logistic regression on"
 				echo "their two logits, fit on the validation set (the ensemble's predictions of it; the baseline's"
