@@ -62,6 +62,12 @@ printf '>m1\nccaugaaauagcc\n>m2\nATGTAACATGGGGGGGGG\n' > "$L/mRNA.train.fa"
 printf '>l1\nCCCC\n' > "$L/lncRNA.train.fa"
 cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
 gzip -c "$L/lncRNA.train.fa" > "$L/lncRNA.valid.fa.gz"
+L=$T/lb5 # --balance-orf: two mRNAs and one lncRNA with a 9-base ORF, one lncRNA without
+mkdir -p "$L"
+printf '>m1\nccaugaaauagcc\n>m2\nATGAAATAG\n' > "$L/mRNA.train.fa"
+printf '>l1\nCCCC\n>l2\nGATGCCCTAAG\n' > "$L/lncRNA.train.fa"
+cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
+cp "$L/lncRNA.train.fa" "$L/lncRNA.valid.fa"
 L=$T/lb2
 mkdir -p "$L"
 for set in train valid test; do
