@@ -325,8 +325,7 @@ static const char *feature_name(int j, char *buf)
 /* The best-scoring coding segment over the three frames: the run of consecutive in-frame
  * hexamers (any letters but ACGT break it) with the largest sum of ln(P_pos(h) / P_neg(h)), by
  * Kadane's scan. Unlike the hexamer score it needs no ATG or stop, so it finds a coding region
- * that is not the longest ORF. x: its sum as ln(1 + sum), mean, ln(1 + hexamers) and the share
- * of the transcript it spans. */
+ * that is not the longest ORF. x: ln(1 + its sum), the sum per hexamer, ln(1 + hexamers). */
 static void coding_segment(const rec_t *r, const double *hex_lr, double *x)
 {
 	double best = 0;
@@ -495,7 +494,8 @@ static void fit(double *w, const double *X, const int *y, const double *sw, size
 	memset(w, 0, d * sizeof *w);
 	double f = objective(X, y, sw, n, d, w, lambda, z);
 	for (int it = 0; it < 100; it++) {
-		/* gradient X^T (p - y) + lambda w; Hessian X^T S X + lambda I, S = diag(p (1 - p)) */
+		/* gradient X^T A (p - y) + lambda w; Hessian X^T S X + lambda I, S = A diag(p (1 - p)),
+		 * A = diag(sw) */
 		for (int j = 0; j < d; j++) g[j] = j < d - 1 ? lambda * w[j] : 0;
 		for (size_t i = 0; i < n; i++) {
 			double a = sw ? sw[i] : 1, p = sigmoid(z[i]), s = sqrt(a * p * (1 - p));
@@ -763,7 +763,7 @@ int main(int argc, char **argv)
 	double *sw = o.balance ? orf_balance_weights(tr) : NULL;
 	for (int j = -4; j <= 8; j++) {
 		double lambda = pow(10, j / 2.0);
-		fit(w, X, y, o.balance ? sw : NULL, tr->n, D, lambda);
+		fit(w, X, y, sw, tr->n, D, lambda);
 		baseline_logits(&sets[1], &sc, w, zb[1]);
 		score_t v = score_logits(&sets[1], zb[1], p);
 		fl_info("lambda %-8g valid log-loss %.4f, accuracy %.4f", lambda, v.logloss, v.bm.accuracy);
