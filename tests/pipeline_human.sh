@@ -92,6 +92,11 @@ mk -s lncrna-baseline LB_OUT="$T/base" > "$T/lb.txt" 2>&1 && mk -s lncrna-baseli
 	&& awk -F'\t' '$1 == "test" && $2 == "baseline" { ok = $3 > 0.6 } END { exit !ok }' "$T/base/results.tsv" \
 	&& [ -s "$T/ens/cls.ensemble.valid.tsv" ] && grep -q "hybrid: a logistic regression fit on valid .* $T/ens (baseline " "$T/hyb/settings.txt" \
 	|| fail "lncrna-baseline: wrong tables or settings: $(cat "$T/lb.txt" "$T/base/results.tsv" "$T/hyb/results.tsv" "$T/hyb/settings.txt" 2>&1 | tail -n 20)"
+# LB_GROUPS and LB_BALANCE reach lncbaseline (-g, --balance-orf) and its settings line
+mk -s lncrna-baseline LB_OUT="$T/base-bal" LB_GROUPS=orf,segment LB_BALANCE=1 > "$T/lb2.txt" 2>&1 \
+	&& grep -q 'feature groups orf,segment only (training records weighed so that ORF length alone tells nothing' "$T/base-bal/settings.txt" \
+	&& awk -F'\t' '$1 ~ /^(orf_len|segment_score)$/ && $4 != 0 { n++ } $1 == "log_len" && $4 == 0 { z = 1 } END { exit !(n == 2 && z) }' "$T/base-bal/cls.weights.tsv" \
+	|| fail "lncrna-baseline LB_GROUPS, LB_BALANCE: $(cat "$T/lb2.txt" "$T/base-bal/settings.txt" 2>&1 | tail -n 5)"
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
 mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e" && ln -s "$T/hyb" "$T/rep/lncrna-h"
@@ -163,4 +168,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 26 passed, 0 failed"
+echo "pipeline_human: 27 passed, 0 failed"
