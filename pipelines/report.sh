@@ -265,8 +265,8 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			echo "Positive class mRNA. baseline = a classical model measured here on these splits (\`bench/lncbaseline\`:"
 			echo "logistic regression on the coding-potential features that the settings line below names, among the"
 			echo "longest ORF's length, coverage and start, Fickett's statistics, CPAT's hexamer score, 1- to 3-mer"
-			echo "frequencies, the ORF's codon usage and the best coding segment's hexamer score; trained on train,"
-			echo "its L2 penalty chosen on valid; no randomness)."
+			echo "frequencies, the ORF's codon usage, the best coding segment's hexamer score and the ATG's context"
+			echo "(a purine at -3, ATGs upstream); trained on train, its L2 penalty chosen on valid; no randomness)."
 			if cut -f2 "$d/results.tsv" | grep -qx hybrid; then
 				echo "hybrid = that baseline and the ULMFiT ensemble of the third row joined by a logistic regression on"
 				echo "their two logits, fit on the validation set (the ensemble's predictions of it; the baseline's"
