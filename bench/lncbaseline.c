@@ -296,7 +296,11 @@ static unsigned parse_groups(const char *s)
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		int i = 0;
 		while (i < N_GROUPS && strcmp(t, group_names[i]) != 0) i++;
-		if (i == N_GROUPS) fl_usage_error("-g: unknown feature group '%s' (coverage, orf, fickett, hexamer, kmer, codon, segment, kmer4, start)", t);
+		if (i == N_GROUPS) {
+			char known[128] = "";
+			for (int k = 0; k < N_GROUPS; k++) strcat(strcat(known, k ? ", " : ""), group_names[k]);
+			fl_usage_error("-g: unknown feature group '%s' (%s)", t, known);
+		}
 		g |= 1u << i;
 	}
 	free(copy);
