@@ -17,6 +17,7 @@ typedef struct {
 	int k, stride, level, threads, n_mode, label_from_header, skip_short, strand;
 	int phases; /* --phases: every record at each offset 0..stride-1, not only 0 */
 	long chunk, min_len;
+	long head; /* --head: only the first bases of each sequence, 0 = all */
 	const char *out, *region;
 	int n_labels;
 	char **labels; /* -l, one for all inputs or one per input */
@@ -46,6 +47,8 @@ static void usage(FILE *fp, const opts_t *o)
 		"                   sequence at every non-ACGT run), drop (drop records holding any) [keep]\n"
 		"  -m, --min-len INT drop records (chunks, pieces) shorter than INT bases [k]\n"
 		"      --skip-short skip input sequences shorter than k instead of failing\n"
+		"      --head INT   only the first INT bases of each sequence (its 5' end, before -S, -c\n"
+		"                   and -N) [all]\n"
 		"  -r, --region STR  only this region (chr:beg-end, 1-based inclusive) via a .fai index\n"
 		"  -S, --strand STR fwd (as read), rev (reverse complement, same names) or both (each\n"
 		"                   record, then its reverse complement named NAME/rc) [fwd]\n"
@@ -167,6 +170,7 @@ static void process_seq(state_t *st, const opts_t *o, const char *file, const ch
 {
 	len = clean_seq(file, name, seq, len);
 	st->n_seq++, st->n_bases += len;
+	if (o->head > 0 && len > (size_t)o->head) len = (size_t)o->head;
 	if (len < (size_t)o->k) {
 		if (o->skip_short) {
 			st->n_short++;
@@ -251,7 +255,8 @@ int main(int argc, char **argv)
 		{"chunk", required_argument, 0, 'c'}, {"n-mode", required_argument, 0, 'N'},
 		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
 		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
-		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1},
+		{"head", required_argument, 0, 3}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
@@ -287,6 +292,7 @@ int main(int argc, char **argv)
 		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
 		case 'q': fl_quiet = 1; break;
 		case 1: o.skip_short = 1; break;
+		case 3: o.head = fl_parse_size(optarg, "--head", 1, 1L << 40); break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
 		case 2: printf("fa2kmer %s\n", GU_VERSION); fl_close_stdout(); return 0;
 		default: fl_bad_option(argv);

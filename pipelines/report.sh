@@ -69,7 +69,9 @@ class_recalls() { # per lncRNA classifier of a folder: each set's recall of eith
 }
 
 baseline_weights() { # a classical baseline's largest weights (bench/lncbaseline's weights file; a group left out weighs 0 and is not listed)
-	local w=$1/cls.weights.tsv
+	# or, for boosted trees, the features with the largest summed split gain (its trees file)
+	local w=$1/cls.weights.tsv t=$1/cls.trees.tsv
+	[ -s "$t" ] && echo "- the trees' features of largest summed split gain (splits): $(awk -F'\t' 'NR > 1 && $2 != "" { printf "%s%s %.0f (%d)", (n++ ? ", " : ""), $1, $3, $2; if (n == 8) exit }' "$t")"
 	[ -s "$w" ] || return 0
 	echo "- the baseline's largest weights (per standard deviation of the feature; positive: mRNA): $(awk -F'\t' 'NR > 1 && $2 != "" && $4 != 0 { print ($4 < 0 ? -$4 : $4) "\t" $1 "\t" $4 }' "$w" | sort -g -r | head -n 8 | awk -F'\t' '{ printf "%s%s %+.2f", (NR > 1 ? ", " : ""), $2, $3 }')"
 }

@@ -97,9 +97,21 @@ mk -s lncrna-baseline LB_OUT="$T/base-bal" LB_GROUPS=orf,segment LB_BALANCE=1 > 
 	&& grep -q 'feature groups orf,segment only (training records weighed so that ORF length alone tells nothing' "$T/base-bal/settings.txt" \
 	&& awk -F'\t' '$1 ~ /^(orf_len|segment_score)$/ && $4 != 0 { n++ } $1 == "log_len" && $4 == 0 { z = 1 } END { exit !(n == 2 && z) }' "$T/base-bal/cls.weights.tsv" \
 	|| fail "lncrna-baseline LB_GROUPS, LB_BALANCE: $(cat "$T/lb2.txt" "$T/base-bal/settings.txt" 2>&1 | tail -n 5)"
+# LB_BOOST and LB_STACK_HARD reach lncbaseline (--boost, --stack-hard) and its settings line; the
+# trees' file replaces the weights
+mk -s lncrna-baseline LB_OUT="$T/hyb-boost" LB_STACK="$T/ens" LB_BOOST=1 LB_STACK_HARD=1 > "$T/lb3.txt" 2>&1 \
+	&& grep -q "gradient-boosted trees on .*, depth [1-4] and [0-9]* trees chosen on valid; hybrid: a logistic regression fit on valid's challenge-like records (.*) over the logits of the baseline and of the ULMFiT ensemble $T/ens (baseline " "$T/hyb-boost/settings.txt" \
+	&& [ -s "$T/hyb-boost/cls.trees.tsv" ] && [ ! -e "$T/hyb-boost/cls.weights.tsv" ] \
+	|| fail "lncrna-baseline LB_BOOST, LB_STACK_HARD: $(cat "$T/lb3.txt" "$T/hyb-boost/settings.txt" 2>&1 | tail -n 5)"
+# LN_HEAD: the labelled streams hold each transcript's first LN_HEAD bases (with rev, their reverse
+# complement: the first token reads bases 37-40 backwards), and the run's settings say so
+mk -s "$T/lncrna-head/test.tok" LN_OUT="$T/lncrna-head" LN_STRAND=rev LN_HEAD=40 > "$T/hd.txt" 2>&1 \
+	&& [ "$(bin/kmervocab dump "$T/lncrna-head/test.tok" | awk -F'\t' 'NR == 1 { print split($NF, t, " "), t[1] }')" = "19 $(gzip -dc "$T/data/lncrna/mRNA.test.fa.gz" | awk 'NR > 1 && /^>/ { exit } NR > 1 { printf "%s", $0 }' | cut -c 1-40 | rev | tr ACGT TGCA | cut -c 1-4)" ] \
+	&& mk -n lncrna LN_OUT="$T/lncrna-head" LN_HEAD=40 | grep -q 'the first 40 bases of each labelled transcript only (LN_HEAD)' \
+	|| fail "LN_HEAD: the test stream is not the first 40 bases, or the settings do not say so: $(cat "$T/hd.txt"; bin/kmervocab dump "$T/lncrna-head/test.tok" | head -n 1)"
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
-mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e" && ln -s "$T/hyb" "$T/rep/lncrna-h"
+mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e" && ln -s "$T/hyb" "$T/rep/lncrna-h" && ln -s "$T/hyb-boost" "$T/rep/lncrna-b"
 DATA="$T/data" DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
 md=$T/docs/results/lncrna-t.md
 row=$(awk -F'\t' '$1 == "challenge" && $2 == "ulmfit" { printf "| %s | %s | %s | %s | %s |", $1, $2, $3, $4, $5 }' "$l")
@@ -111,6 +123,7 @@ grep -qF "$row" "$md" && grep -q "cls.ulmfit. recall of mRNA / of lncRNA: test .
 	&& [ "$(grep -cF -e "$goal" "$T/docs/results.md")" -eq 2 ] \
 	&& grep -q 'ensemble = the ULMFiT classifiers' "$T/docs/results/lncrna-e.md" && grep -q '^## lncRNA vs mRNA (lncrna-e:' "$T/docs/results.md" \
 	&& grep -q '^hybrid = that baseline and the ULMFiT ensemble' "$T/docs/results/lncrna-h.md" && grep -q "^- the baseline's largest weights (.*): [a-zA-Z_]* [+-][0-9]" "$T/docs/results/lncrna-h.md" \
+	&& grep -q "^- the trees' features of largest summed split gain (splits): [a-zA-Z_]* [0-9]* ([0-9]*)" "$T/docs/results/lncrna-b.md" \
 	&& grep -q '^- lncRNA test, `lncrna-h`: ULMFiT + classical hybrid ' "$T/docs/results.md" && grep -q '^- lncRNA mouse, `lncrna-h`: the classical baseline measured here ' "$T/docs/results.md" \
 	&& grep -q '^!\[ROC challenge\](fig/lncrna-t-roc-challenge.png)' "$md" && [ "$(head -c 4 "$T/docs/fig/lncrna-t-roc-challenge.png" | tail -c 3)" = PNG ] \
 	|| fail "report.sh: the lncRNA sections lack the row '$row', the recalls '$rc', the goals '$goal' or a drawn ROC figure: $(grep -i 'recall' "$md"; grep 'lncrna-t`' "$T/docs/results.md")"
@@ -168,4 +181,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 27 passed, 0 failed"
+echo "pipeline_human: 29 passed, 0 failed"

@@ -68,6 +68,12 @@ printf '>m1\nccaugaaauagcc\n>m2\nATGAAATAG\n' > "$L/mRNA.train.fa"
 printf '>l1\nCCCC\n>l2\nGATGCCCTAAG\n' > "$L/lncRNA.train.fa"
 cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
 cp "$L/lncRNA.train.fa" "$L/lncRNA.valid.fa"
+L=$T/lb7 # --boost: 8 mRNAs with a 9-base ORF, 8 lncRNAs without one; valid the same
+mkdir -p "$L"
+for i in 1 2 3 4 5 6 7 8; do printf '>m%d\nATGAAATAG\n' $i; done > "$L/mRNA.train.fa"
+for i in 1 2 3 4 5 6 7 8; do printf '>l%d\nCCCCCCCCC\n' $i; done > "$L/lncRNA.train.fa"
+cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
+cp "$L/lncRNA.train.fa" "$L/lncRNA.valid.fa"
 L=$T/lb2
 mkdir -p "$L"
 for set in train valid test; do
