@@ -265,14 +265,17 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 			echo "classifier; nopre = the same classifier from random initialisation. Baselines: the best classical"
 		elif cut -f2 "$d/results.tsv" | grep -qx baseline; then
 			echo "Positive class mRNA. baseline = a classical model measured here on these splits (\`bench/lncbaseline\`:"
-			echo "logistic regression on the coding-potential features that the settings line below names, among the"
+			# the model: a logistic regression, or boosted trees (--boost: a trees file instead of weights)
+			model="logistic regression" tuned="its L2 penalty" there="penalty was"
+			[ -s "$d/cls.trees.tsv" ] && model="gradient-boosted trees" tuned="their depth and number" there="depth and number of trees were"
+			echo "$model on the coding-potential features that the settings line below names, among the"
 			echo "longest ORF's length, coverage and start, Fickett's statistics, CPAT's hexamer score, 1- to 3-mer"
 			echo "frequencies, the ORF's codon usage, the best coding segment's hexamer score and the ATG's context"
-			echo "(a purine at -3, ATGs upstream); trained on train, its L2 penalty chosen on valid; no randomness)."
+			echo "(a purine at -3, ATGs upstream); trained on train, $tuned chosen on valid; no randomness)."
 			if cut -f2 "$d/results.tsv" | grep -qx hybrid; then
 				echo "hybrid = that baseline and the ULMFiT ensemble of the third row joined by a logistic regression on"
 				echo "their two logits, fit on the validation set (the ensemble's predictions of it; the baseline's"
-				echo "penalty was chosen there too)."
+				echo "$there chosen there too)."
 			fi
 			echo "The baseline_* columns are the issue's, as in the other sections: the best classical"
 		else
