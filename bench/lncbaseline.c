@@ -805,33 +805,32 @@ static void boost_text(fl_sbuf *b, const boost_t *bo)
  * (SOURCES.md) would pick, 1 each, the others 0: the quarter of the positives whose longest
  * ORF covers the smallest fraction of the transcript, and the quarter of the negatives with
  * the longest ORFs (ties: the earlier record). */
-static const set_t *hard_set; /* for the comparisons */
-static double hard_key(size_t i)
+typedef struct {
+	double key; /* smaller: picked first */
+	size_t i;
+} ranked_t;
+static int cmp_ranked(const void *a, const void *b)
 {
-	const rec_t *r = &hard_set->r[i];
-	return r->y ? (double)r->orf_len / (double)r->len : -(double)r->orf_len;
-}
-static int cmp_hard(const void *a, const void *b)
-{
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	double x = hard_key(i), y = hard_key(j);
-	return x < y ? -1 : x > y ? 1 : (i > j) - (i < j);
+	const ranked_t *x = a, *y = b;
+	return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->i > y->i) - (x->i < y->i);
 }
 static double *challenge_like(const set_t *s)
 {
 	double *w = calloc(s->n, sizeof *w);
-	size_t *idx = malloc(s->n * sizeof *idx);
-	if (!w || !idx) fl_die("out of memory");
-	hard_set = s;
+	ranked_t *rk = malloc(s->n * sizeof *rk);
+	if (!w || !rk) fl_die("out of memory");
 	for (int y = 0; y <= 1; y++) {
 		size_t n = 0;
-		for (size_t i = 0; i < s->n; i++)
-			if (s->r[i].y == y) idx[n++] = i;
-		qsort(idx, n, sizeof *idx, cmp_hard);
-		for (size_t k = 0; k < (n + 3) / 4; k++) w[idx[k]] = 1;
+		for (size_t i = 0; i < s->n; i++) {
+			const rec_t *r = &s->r[i];
+			if (r->y != y) continue;
+			rk[n].key = y ? (double)r->orf_len / (double)r->len : -(double)r->orf_len, rk[n++].i = i;
+		}
+		qsort(rk, n, sizeof *rk, cmp_ranked);
+		for (size_t k = 0; k < (n + 3) / 4; k++) w[rk[k].i] = 1;
 		fl_info("--stack-hard: %zu of valid's %zu %s", (n + 3) / 4, n, y ? "positives" : "negatives");
 	}
-	free(idx);
+	free(rk);
 	return w;
 }
 
