@@ -17,7 +17,7 @@ typedef struct {
 	int k, stride, level, threads, n_mode, label_from_header, skip_short, strand;
 	int phases; /* --phases: every record at each offset 0..stride-1, not only 0 */
 	long chunk, min_len;
-	long head; /* --head: only the first bases of each sequence, 0 = all */
+	long head, tail; /* --head, --tail: only the first or last bases of each sequence, 0 = all */
 	const char *out, *region;
 	int n_labels;
 	char **labels; /* -l, one for all inputs or one per input */
@@ -49,6 +49,7 @@ static void usage(FILE *fp, const opts_t *o)
 		"      --skip-short skip input sequences shorter than k instead of failing\n"
 		"      --head INT   only the first INT bases of each sequence (its 5' end, before -S, -c\n"
 		"                   and -N) [all]\n"
+		"      --tail INT   only the last INT bases of each sequence (its 3' end, likewise) [all]\n"
 		"  -r, --region STR  only this region (chr:beg-end, 1-based inclusive) via a .fai index\n"
 		"  -S, --strand STR fwd (as read), rev (reverse complement, same names) or both (each\n"
 		"                   record, then its reverse complement named NAME/rc) [fwd]\n"
@@ -171,6 +172,7 @@ static void process_seq(state_t *st, const opts_t *o, const char *file, const ch
 	len = clean_seq(file, name, seq, len);
 	st->n_seq++, st->n_bases += len;
 	if (o->head > 0 && len > (size_t)o->head) len = (size_t)o->head;
+	if (o->tail > 0 && len > (size_t)o->tail) seq += len - (size_t)o->tail, len = (size_t)o->tail;
 	if (len < (size_t)o->k) {
 		if (o->skip_short) {
 			st->n_short++;
@@ -256,7 +258,7 @@ int main(int argc, char **argv)
 		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
 		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
 		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1},
-		{"head", required_argument, 0, 3}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{"head", required_argument, 0, 3}, {"tail", required_argument, 0, 4}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
@@ -293,6 +295,7 @@ int main(int argc, char **argv)
 		case 'q': fl_quiet = 1; break;
 		case 1: o.skip_short = 1; break;
 		case 3: o.head = fl_parse_size(optarg, "--head", 1, 1L << 40); break;
+		case 4: o.tail = fl_parse_size(optarg, "--tail", 1, 1L << 40); break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
 		case 2: printf("fa2kmer %s\n", GU_VERSION); fl_close_stdout(); return 0;
 		default: fl_bad_option(argv);
@@ -305,6 +308,7 @@ int main(int argc, char **argv)
 	if (o.min_len < 0) o.min_len = o.k;
 	if (o.n_labels > 1 && o.n_labels != n_in) fl_usage_error("-l given %d times for %d inputs (give it once, or once per input)", o.n_labels, n_in);
 	if (o.n_labels && o.label_from_header) fl_usage_error("-l and -L are exclusive");
+	if (o.head && o.tail) fl_usage_error("--head and --tail are exclusive");
 	if (o.region && n_in != 1) fl_usage_error("-r needs exactly one input file");
 	if (o.region && strcmp(inputs[0], "-") == 0) fl_usage_error("-r needs an indexed file, not stdin");
 	for (int i = 0; i < n_in; i++)

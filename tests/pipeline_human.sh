@@ -109,6 +109,12 @@ mk -s "$T/lncrna-head/test.tok" LN_OUT="$T/lncrna-head" LN_STRAND=rev LN_HEAD=40
 	&& [ "$(bin/kmervocab dump "$T/lncrna-head/test.tok" | awk -F'\t' 'NR == 1 { print split($NF, t, " "), t[1] }')" = "19 $(gzip -dc "$T/data/lncrna/mRNA.test.fa.gz" | awk 'NR > 1 && /^>/ { exit } NR > 1 { printf "%s", $0 }' | cut -c 1-40 | rev | tr ACGT TGCA | cut -c 1-4)" ] \
 	&& mk -n lncrna LN_OUT="$T/lncrna-head" LN_HEAD=40 | grep -q 'the first 40 bases of each labelled transcript only (LN_HEAD)' \
 	|| fail "LN_HEAD: the test stream is not the first 40 bases, or the settings do not say so: $(cat "$T/hd.txt"; bin/kmervocab dump "$T/lncrna-head/test.tok" | head -n 1)"
+# LN_TAIL: the last LN_TAIL bases (the first token reads the transcript's bases L-39..L-36);
+# LN_HEAD with LN_TAIL is refused
+mk -s "$T/lncrna-tail/test.tok" LN_OUT="$T/lncrna-tail" LN_TAIL=40 > "$T/tl.txt" 2>&1 \
+	&& [ "$(bin/kmervocab dump "$T/lncrna-tail/test.tok" | awk -F'\t' 'NR == 1 { print split($NF, t, " "), t[1] }')" = "19 $(gzip -dc "$T/data/lncrna/mRNA.test.fa.gz" | awk 'NR > 1 && /^>/ { exit } NR > 1 { printf "%s", $0 }' | rev | cut -c 1-40 | rev | cut -c 1-4)" ] \
+	&& ! mk -n lncrna LN_HEAD=40 LN_TAIL=40 > "$T/n7.txt" 2>&1 && grep -q 'LN_HEAD and LN_TAIL are exclusive' "$T/n7.txt" \
+	|| fail "LN_TAIL: the test stream is not the last 40 bases, or LN_HEAD with LN_TAIL is not refused: $(cat "$T/tl.txt" "$T/n7.txt"; bin/kmervocab dump "$T/lncrna-tail/test.tok" | head -n 1)"
 # pipelines/report.sh writes a section per lncRNA folder from its table, with each classifier's
 # recall of either class (here from clspredict's counts)
 mkdir -p "$T/rep" && ln -s "$T/lncrna" "$T/rep/lncrna-t" && ln -s "$T/ens" "$T/rep/lncrna-e" && ln -s "$T/hyb" "$T/rep/lncrna-h" && ln -s "$T/hyb-boost" "$T/rep/lncrna-b"
@@ -181,4 +187,4 @@ cp -r "$T/saved" "$T/saved-bad" && sed -i '$d' "$T/saved-bad/vocab.k4s2.tsv"
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"
-echo "pipeline_human: 29 passed, 0 failed"
+echo "pipeline_human: 30 passed, 0 failed"
