@@ -1047,7 +1047,7 @@ int main(int argc, char **argv)
 		v = tr->n > 1 ? sqrt(v / (double)(tr->n - 1)) : 0;
 		sc.mean[j] = m, sc.sd[j] = v > 1e-12 ? v : 1; /* a constant feature stays 0 */
 	}
-	double *X = design(tr, &sc), w[D], best_w[D], best_lambda = 0, best_ll = INFINITY;
+	double w[D], best_w[D] = {0}, best_lambda = 0, best_ll = INFINITY;
 	int *y = malloc(tr->n * sizeof *y);
 	double *zb[ns], *p = NULL;
 	for (int k = 1; k < ns; k++)
@@ -1057,17 +1057,26 @@ int main(int argc, char **argv)
 	if (!y || !(p = malloc(pmax * sizeof *p))) fl_die("out of memory");
 	for (size_t i = 0; i < tr->n; i++) y[i] = tr->r[i].y;
 	double *sw = o.balance ? orf_balance_weights(tr) : NULL;
+	/* the model: the trees (--boost), or the regression with the penalty of lowest validation
+	 * log-loss (best_w; trees NULL) */
 	boost_t bo = {0};
-	if (o.boost) bo = boost_fit(tr, &sets[1], sw, o.groups);
-	for (int j = -4; j <= 8 && !o.boost; j++) {
-		double lambda = pow(10, j / 2.0);
-		fit(w, X, y, sw, tr->n, D, lambda);
-		baseline_logits(NULL, &sets[1], &sc, w, zb[1]);
-		score_t v = score_logits(&sets[1], zb[1], p);
-		fl_info("lambda %-8g valid log-loss %.4f, accuracy %.4f", lambda, v.logloss, v.bm.accuracy);
-		if (v.logloss < best_ll) best_ll = v.logloss, best_lambda = lambda, memcpy(best_w, w, sizeof w);
+	const boost_t *trees = NULL;
+	if (o.boost) {
+		bo = boost_fit(tr, &sets[1], sw, o.groups);
+		trees = &bo;
+	} else {
+		double *X = design(tr, &sc);
+		for (int j = -4; j <= 8; j++) {
+			double lambda = pow(10, j / 2.0);
+			fit(w, X, y, sw, tr->n, D, lambda);
+			baseline_logits(NULL, &sets[1], &sc, w, zb[1]);
+			score_t v = score_logits(&sets[1], zb[1], p);
+			fl_info("lambda %-8g valid log-loss %.4f, accuracy %.4f", lambda, v.logloss, v.bm.accuracy);
+			if (v.logloss < best_ll) best_ll = v.logloss, best_lambda = lambda, memcpy(best_w, w, sizeof w);
+		}
+		free(X);
+		fl_info("kept lambda %g (valid log-loss %.4f)", best_lambda, best_ll);
 	}
-	if (!o.boost) fl_info("kept lambda %g (valid log-loss %.4f)", best_lambda, best_ll);
 
 	printf("set\tmodel\tn\taccuracy\tmcc\troc_auc\tlog_loss\n");
 	/* the stack: [baseline logit, the other classifier's logit, 1] of valid's records */
@@ -1085,7 +1094,7 @@ int main(int argc, char **argv)
 		double *X3 = malloc(v->n * 3 * sizeof *X3);
 		int *yv = malloc(v->n * sizeof *yv);
 		if (!X3 || !yv) fl_die("out of memory");
-		baseline_logits(o.boost ? &bo : NULL, v, &sc, best_w, zb[1]);
+		baseline_logits(trees, v, &sc, best_w, zb[1]);
 		for (size_t i = 0; i < v->n; i++) X3[3 * i] = zb[1][i], X3[3 * i + 1] = zu[1][i], X3[3 * i + 2] = 1, yv[i] = v->r[i].y;
 		double *hw = o.stack_hard ? challenge_like(v) : NULL;
 		fit(ws, X3, yv, hw, v->n, 3, STACK_LAMBDA);
@@ -1096,7 +1105,7 @@ int main(int argc, char **argv)
 	}
 	for (int k = 1; k < ns; k++) {
 		const set_t *st = &sets[k];
-		baseline_logits(o.boost ? &bo : NULL, st, &sc, best_w, zb[k]);
+		baseline_logits(trees, st, &sc, best_w, zb[k]);
 		for (int m = 0; m < (o.stack ? 3 : 1); m++) {
 			const char *model = m == 0 ? "baseline" : m == 1 ? "stacked_input" : "hybrid";
 			if (m == 2)
@@ -1110,8 +1119,8 @@ int main(int argc, char **argv)
 	if (o.out) {
 		/* the model, then the stack's weights, each value in the last column */
 		fl_sbuf b = {0};
-		const char *cols = o.boost ? "\t\t" : "\t\t\t";
-		if (o.boost) boost_text(&b, &bo);
+		const char *cols = trees ? "\t\t" : "\t\t\t";
+		if (trees) boost_text(&b, trees);
 		else {
 			char buf[16];
 			fl_sb_printf(&b, "feature\tmean\tsd\tweight\n");
@@ -1122,7 +1131,7 @@ int main(int argc, char **argv)
 		if (o.stack)
 			fl_sb_printf(&b, "hybrid_baseline%s%.6g\nhybrid_stacked_input%s%.6g\nhybrid_bias%s%.6g\n", cols, ws[0],
 				     cols, ws[1], cols, ws[2]);
-		write_text(&b, "%s.%s.tsv", o.out, o.boost ? "trees" : "weights");
+		write_text(&b, "%s.%s.tsv", o.out, trees ? "trees" : "weights");
 		free(b.buf);
 	}
 	fl_close_stdout();
@@ -1131,7 +1140,7 @@ int main(int argc, char **argv)
 		free(sets[k].r);
 	}
 	for (int k = 1; k < ns; k++) free(zb[k]), free(o.stack ? zu[k] : NULL);
-	free(sets), free(X), free(y), free(p), free(sw), free(bo.t);
+	free(sets), free(y), free(p), free(sw), free(bo.t);
 	fl_summary();
 	return 0;
 }
