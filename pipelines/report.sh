@@ -68,6 +68,20 @@ class_recalls() { # per lncRNA classifier of a folder: each set's recall of eith
 	done
 }
 
+hybrid_paired() { # a hybrid folder: the hybrid against its baseline alone, record by record
+	# (pipelines/paired: who is right where the other is wrong, the exact McNemar p), and the
+	# 95% Wilson interval of the hybrid's accuracy; the FASTA files of $data/lncrna give the truth
+	local s line="" r
+	for s in test challenge mouse; do
+		[ -s "$1/cls.hybrid.$s.tsv" ] && [ -s "$1/cls.baseline.$s.tsv" ] || continue
+		[ -s "$data/lncrna/mRNA.$s.fa.gz" ] && [ -s "$data/lncrna/lncRNA.$s.fa.gz" ] || return 0
+		r=$("$top/pipelines/paired" -d "$data" "$s" "$1/cls.hybrid.$s.tsv" "$1/cls.baseline.$s.tsv" | tail -n +2)
+		line+="${line:+; }$s $(printf '%s\n' "$r" | awk -F'\t' '{ printf "%.3f (%.3f-%.3f), %d / %d, p %.2g", $2, $3, $4, $8, $9, $10 }')"
+	done
+	[ -n "$line" ] || return 0
+	echo "- \`hybrid\` against \`baseline\` alone: accuracy (95% Wilson interval), records only the hybrid / only the baseline gets right, two-sided exact McNemar p (\`pipelines/paired\`): $line"
+}
+
 baseline_weights() { # a classical baseline's largest weights (bench/lncbaseline's weights file; a group left out weighs 0 and is not listed)
 	# or, for boosted trees, the features with the largest summed split gain (its trees file)
 	local w=$1/cls.weights.tsv t=$1/cls.trees.tsv
@@ -307,6 +321,7 @@ for d in "$out"/lncrna "$out"/lncrna-*; do
 		cls_summaries "$d"
 		baseline_weights "$d"
 		class_recalls "$d"
+		hybrid_paired "$d"
 		echo
 		orf_recalls "$d"
 		precise_bn_note "$d"
