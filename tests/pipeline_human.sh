@@ -147,17 +147,17 @@ grep '^| challenge | mRNA |' "$md" | awk -F'|' -v tp="$tp" '{ for (i = 4; i < NF
 # of a 5-record split is 2/32, 12/32 or 1), its accuracy is clspredict's, inside its Wilson
 # interval; the report's hybrid section carries the line; a usage error and a record of
 # another set are refused
-h=$T/hyb/cls.hybrid.challenge.tsv
-awk -F'\t' -v OFS='\t' 'NR > 1 && NR <= 6 { $2 = $2 == "mRNA" ? "lncRNA" : "mRNA" } 1' "$h" > "$T/flip.tsv"
-x=$(gzip -dc "$T/data/lncrna/mRNA.challenge.fa.gz" | awk '/^>/ { print substr($1, 2) }' | awk -F'\t' 'NR == FNR { m[$1] = 1; next } FNR > 1 && FNR <= 6 && ($2 == "mRNA") == ($1 in m) { k++ } END { print k + 0 }' - "$h")
+hp=$T/hyb/cls.hybrid.challenge.tsv
+awk -F'\t' -v OFS='\t' 'NR > 1 && NR <= 6 { $2 = $2 == "mRNA" ? "lncRNA" : "mRNA" } 1' "$hp" > "$T/flip.tsv"
+x=$(gzip -dc "$T/data/lncrna/mRNA.challenge.fa.gz" | awk '/^>/ { print substr($1, 2) }' | awk -F'\t' 'NR == FNR { m[$1] = 1; next } FNR > 1 && FNR <= 6 && ($2 == "mRNA") == ($1 in m) { k++ } END { print k + 0 }' - "$hp")
 pa=$(case $x in 0|5) echo 0.0625;; 1|4) echo 0.375;; *) echo 1;; esac)
 acc=$(awk -F'\t' '$1 == "accuracy" { printf "%.4f", $2 }' "$T/hyb/cls.hybrid.challenge.metrics")
-pipelines/paired -d "$T/data" challenge "$h" "$T/flip.tsv" > "$T/pd.txt" 2>&1 \
+pipelines/paired -d "$T/data" challenge "$hp" "$T/flip.tsv" > "$T/pd.txt" 2>&1 \
 	&& awk -F'\t' -v x="$x" -v pa="$pa" -v acc="$acc" 'NR == 2 { ok = $1 == 60 && $2 == acc && $3 < $2 && $2 < $4 && $3 > 0 && $4 <= 1 && $8 == x && $9 == 5 - x && $10 == pa } END { exit !ok }' "$T/pd.txt" \
-	&& pipelines/paired -d "$T/data" challenge "$h" "$h" | awk -F'\t' 'NR == 2 { ok = $8 == 0 && $9 == 0 && $10 == 1 } END { exit !ok }' \
+	&& pipelines/paired -d "$T/data" challenge "$hp" "$hp" | awk -F'\t' 'NR == 2 { ok = $8 == 0 && $9 == 0 && $10 == 1 } END { exit !ok }' \
 	&& grep -q "^- .hybrid. against .baseline. alone: .*; challenge $(printf '%.3f' "$acc") ([0-9.]*-[0-9.]*), [0-9]* / [0-9]*, p [0-9.e-]*;" "$T/docs/results/lncrna-h.md" \
-	&& { pipelines/paired challenge "$h" > "$T/pd2.txt" 2>&1; [ $? -eq 2 ]; } && grep -q '^usage: paired' "$T/pd2.txt" \
-	&& ! pipelines/paired -d "$T/data" test "$h" "$h" > "$T/pd2.txt" 2>&1 && grep -q 'is in neither FASTA file of the set' "$T/pd2.txt" \
+	&& { pipelines/paired challenge "$hp" > "$T/pd2.txt" 2>&1; [ $? -eq 2 ]; } && grep -q '^usage: paired' "$T/pd2.txt" \
+	&& ! pipelines/paired -d "$T/data" test "$hp" "$hp" > "$T/pd2.txt" 2>&1 && grep -q 'is in neither FASTA file of the set' "$T/pd2.txt" \
 	|| fail "pipelines/paired: want 60 records, accuracy $acc, $x / $((5 - x)) disagreements, p $pa: $(cat "$T/pd.txt" "$T/pd2.txt"; grep 'McNemar' "$T/docs/results/lncrna-h.md")"; ok
 # lncrna-save / lncrna-restore: a classifier saved from one run and restored into a fresh folder
 # (its streams made there) ensembles as the original did; another strand's streams, or saving
