@@ -46,11 +46,14 @@ precise_bn_note() { # a sentence when the folder's classifiers set their BatchNo
 }
 
 cls_summaries() { # one line per clstrain log of a folder: epochs, time, best validation
-	local f
+	local f on
 	for f in "$1"/cls.*.log.tsv; do
 		[ -s "$f" ] || continue
-		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6; rb = $8; ra = $9 } }
-			END { printf "%d epochs, %.0f s, best validation loss %s (accuracy %s)", n, s, b, a
+		# an LN_HARD run's classifier validated on valid's challenge-like quarter only
+		on=""
+		[ "${f##*/}" = cls.ulmfit.log.tsv ] && grep -qF '(LN_HARD)' "$1/settings.txt" 2> /dev/null && on=" on valid's challenge-like quarter (LN_HARD)"
+		echo "- \`$(basename "$f" .log.tsv)\`: $(awk -F'\t' -v on="$on" 'NR > 1 { n++; s += $7; if ($5 != "nan" && (b == "" || $5 < b)) { b = $5; a = $6; rb = $8; ra = $9 } }
+			END { printf "%d epochs, %.0f s, best validation loss%s %s (accuracy %s)", n, s, on, b, a
 				if (rb != "" && rb != "nan") printf "; that epoch under the running averages of training (no --precise-bn): %s (%s)", rb, ra }' "$f")"
 	done
 }

@@ -199,6 +199,12 @@ mk -s lncrna LN_FROM="$T/lncrna4" LN_HARD=1 LN_OUT="$T/lncrna7" HU_OUT="$T/nolm"
 	&& grep -q "with training and keeping the best epoch on the challenge-like quarter of train and of valid only (LN_HARD); classifier stages all:1:1e-3" "$T/lncrna7/settings.txt" \
 	&& ! mk -n lncrna LN_HARD=1 > "$T/n8.txt" 2>&1 && grep -q 'LN_HARD trains a finished classifier further: name it with LN_FROM' "$T/n8.txt" \
 	|| fail "LN_HARD: $(cat "$T/hq.txt" "$T/n8.txt" 2>/dev/null; bin/kmervocab dump "$T/lncrna7/train.hard.tok" | cut -f1 | tr '\n' ' '; head -n 1 "$T/lncrna7/settings.txt")"; ok
+# the report says the LN_HARD classifier's validation is valid's challenge-like quarter, and only its
+mkdir -p "$T/rep2" && ln -s "$T/lncrna7" "$T/rep2/lncrna-x"
+DATA="$T/data" DOCS="$T/docs2" bash pipelines/report.sh "$T/rep2" > "$T/rep2.txt" 2>&1 \
+	&& grep -q "^- \`cls.ulmfit\`: 1 epochs, .* best validation loss on valid's challenge-like quarter (LN_HARD) [0-9]" "$T/docs2/results/lncrna-x.md" \
+	&& grep -q "^- \`cls.from\`: .* best validation loss [0-9]" "$T/docs2/results/lncrna-x.md" \
+	|| fail "report.sh on an LN_HARD run: $(cat "$T/rep2.txt"; grep -s 'validation loss' "$T/docs2/results/lncrna-x.md")"; ok
 # hardquarter: a file that is not lncbaseline --features output, a set with no listed record and a
 # wrong number of arguments are refused (exit 1, 1, 2)
 printf 'name\tlabel\n' > "$T/nf.tsv"
