@@ -64,7 +64,8 @@
  * by a second logistic regression fit on the validation set: logit P = a * baseline logit +
  * b * logit of the other P(POS) + c (lambda 1, the bias unpenalised). --stack-hard fits it on
  * valid's challenge-like records only (challenge_like); on the real splits that changed nothing
- * that matters (challenge 0.843 against 0.845 with ensemble-h8).
+ * that matters (challenge 0.843 against 0.845 with ensemble-h8). --hard prints those records of
+ * train and of valid instead of fitting: the pipelines' LN_HARD trains classifiers on them.
  *
  * Output: a table on stdout (set, model, n, accuracy, MCC, ROC-AUC, log-loss) for valid and each
  * SET: the baseline, and with --stack the input classifier alone (stacked_input) and the hybrid.
@@ -102,6 +103,7 @@ enum { N_HEX = 4096 };
 typedef struct {
 	const char *pos, *neg, *out, *dir, *stack;
 	int features_only;
+	int hard_only;  /* --hard */
 	int balance; /* --balance-orf */
 	int boost;   /* --boost */
 	int stack_hard; /* --stack-hard */
@@ -173,6 +175,8 @@ static void usage(FILE *fp)
 		"      --features      print every record's features instead of fitting: set, name,\n"
 		"                      label, length, ORF bases, then one column per feature, before\n"
 		"                      standardising\n"
+		"      --hard          print the challenge-like records of train and of valid instead\n"
+		"                      of fitting (those --stack-hard picks in valid), \"SET<TAB>NAME\" a line\n"
 		"  -q                  quiet: errors only on stderr\n"
 		"  -h, --help          this help;  --version  print the version\n",
 		PROG);
@@ -828,7 +832,7 @@ static double *challenge_like(const set_t *s)
 		}
 		qsort(rk, n, sizeof *rk, cmp_ranked);
 		for (size_t k = 0; k < (n + 3) / 4; k++) w[rk[k].i] = 1;
-		fl_info("--stack-hard: %zu of valid's %zu %s", (n + 3) / 4, n, y ? "positives" : "negatives");
+		fl_info("challenge-like: %zu of %s's %zu %s", (n + 3) / 4, s->name, n, y ? "positives" : "negatives");
 	}
 	free(rk);
 	return w;
@@ -967,6 +971,17 @@ static void print_features(const set_t *sets, int n_sets)
 		}
 }
 
+/* --hard: train's and valid's challenge-like records (challenge_like), a "set<TAB>name" line each */
+static void print_hard(const set_t *sets, int n_sets)
+{
+	for (int k = 0; k < n_sets; k++) {
+		double *w = challenge_like(&sets[k]);
+		for (size_t i = 0; i < sets[k].n; i++)
+			if (w[i] > 0) printf("%s\t%s\n", sets[k].name, sets[k].r[i].name);
+		free(w);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	opts_t o = {.pos = "mRNA", .neg = "lncRNA", .groups = DEFAULT_GROUPS};
@@ -976,6 +991,7 @@ int main(int argc, char **argv)
 					      {"balance-orf", no_argument, 0, 6},
 					      {"boost", no_argument, 0, 7},
 					      {"stack-hard", no_argument, 0, 8},
+					      {"hard", no_argument, 0, 9},
 					      {"help", no_argument, 0, 'h'},
 					      {"version", no_argument, 0, 4},	 {0, 0, 0, 0}};
 	fl_init(PROG, argc, argv);
@@ -991,6 +1007,7 @@ int main(int argc, char **argv)
 		case 6: o.balance = 1; break;
 		case 7: o.boost = 1; break;
 		case 8: o.stack_hard = 1; break;
+		case 9: o.hard_only = 1; break;
 		case 'g': o.groups = parse_groups(optarg); break;
 		case 'o': o.out = optarg; break;
 		case 'q': fl_quiet = 1; break;
@@ -1001,6 +1018,7 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc) fl_usage_error("no data folder given (DIR)");
 	if (o.stack_hard && !o.stack) fl_usage_error("--stack-hard needs --stack");
+	if (o.hard_only && o.features_only) fl_usage_error("--hard and --features: give one");
 	if (strcmp(o.pos, o.neg) == 0) fl_usage_error("--pos and --neg name the same class '%s'", o.pos);
 	o.dir = argv[optind];
 	o.sets = argv + optind + 1;
@@ -1033,6 +1051,11 @@ int main(int argc, char **argv)
 	}
 	if (o.features_only) {
 		print_features(sets, ns);
+		fl_close_stdout();
+		return 0;
+	}
+	if (o.hard_only) {
+		print_hard(sets, 2);
 		fl_close_stdout();
 		return 0;
 	}

@@ -186,10 +186,10 @@ mk -s lncrna LN_FROM="$T/lncrna4" LN_OUT="$T/lncrna6" HU_OUT="$T/nolm" LN_STAGES
 	&& ! mk -n lncrna LN_FROM="$T/lncrna6" LN_OUT="$T/lncrna6" > "$T/n6.txt" 2>&1 && grep -q "LN_FROM names this run's own folder" "$T/n6.txt" \
 	|| fail "LN_FROM: $(cat "$T/fr.txt" "$T/n6.txt" 2>/dev/null; head -n 1 "$T/lncrna6/settings.txt" 2>/dev/null)"; ok
 # LN_HARD: LN_FROM's classifier trains further on the challenge-like quarter of train and keeps
-# its best epoch by that of valid (pipelines/hardquarter; per class, rounded up: of 30 mRNAs the
-# 8 whose longest ORF covers least of the transcript, of 30 lncRNAs the 8 with the longest ORFs,
-# ties to the first, by the headers' len= and orf=); valid.tok stays whole, for the stack;
-# LN_HARD without LN_FROM is refused
+# its best epoch by that of valid (lncbaseline --hard, cut by pipelines/fasubset; per class,
+# rounded up: of 30 mRNAs the 8 whose longest ORF covers least of the transcript, of 30 lncRNAs
+# the 8 with the longest ORFs, ties to the first, by the headers' len= and orf=); valid.tok
+# stays whole, for the stack; LN_HARD without LN_FROM is refused
 hq() { gzip -dc "$T/data/lncrna/$1.$2.fa.gz" | awk -v c="$1" '/^>/ { split($3, l, "="); split($4, o, "="); printf "%s %.17g\n", substr($1, 2), (c == "mRNA" ? o[2] / l[2] : -o[2]) }' \
 	| sort -s -k2,2g | head -n 8 | cut -d' ' -f1; }
 mk -s lncrna LN_FROM="$T/lncrna4" LN_HARD=1 LN_OUT="$T/lncrna7" HU_OUT="$T/nolm" LN_STAGES=all:1:1e-3 > "$T/hq.txt" 2>&1 \
@@ -199,19 +199,17 @@ mk -s lncrna LN_FROM="$T/lncrna4" LN_HARD=1 LN_OUT="$T/lncrna7" HU_OUT="$T/nolm"
 	&& grep -q "with training and keeping the best epoch on the challenge-like quarter of train and of valid only (LN_HARD); classifier stages all:1:1e-3" "$T/lncrna7/settings.txt" \
 	&& ! mk -n lncrna LN_HARD=1 > "$T/n8.txt" 2>&1 && grep -q 'LN_HARD trains a finished classifier further: name it with LN_FROM' "$T/n8.txt" \
 	|| fail "LN_HARD: $(cat "$T/hq.txt" "$T/n8.txt" 2>/dev/null; bin/kmervocab dump "$T/lncrna7/train.hard.tok" | cut -f1 | tr '\n' ' '; head -n 1 "$T/lncrna7/settings.txt")"; ok
-# the report says the LN_HARD classifier's validation is valid's challenge-like quarter, and only its
+# the report says the LN_HARD classifier's validation is valid's challenge-like quarter, and says
+# it of that classifier only (not of cls.from, the one it started from)
 mkdir -p "$T/rep2" && ln -s "$T/lncrna7" "$T/rep2/lncrna-x"
 DATA="$T/data" DOCS="$T/docs2" bash pipelines/report.sh "$T/rep2" > "$T/rep2.txt" 2>&1 \
 	&& grep -q "^- \`cls.ulmfit\`: 1 epochs, .* best validation loss on valid's challenge-like quarter (LN_HARD) [0-9]" "$T/docs2/results/lncrna-x.md" \
 	&& grep -q "^- \`cls.from\`: .* best validation loss [0-9]" "$T/docs2/results/lncrna-x.md" \
 	|| fail "report.sh on an LN_HARD run: $(cat "$T/rep2.txt"; grep -s 'validation loss' "$T/docs2/results/lncrna-x.md")"; ok
-# hardquarter: a file that is not lncbaseline --features output, a set with no listed record and a
-# wrong number of arguments are refused (exit 1, 1, 2)
-printf 'name\tlabel\n' > "$T/nf.tsv"
-{ pipelines/hardquarter "$T/nf.tsv" > "$T/hq2.txt" 2>&1; [ $? -eq 1 ]; } && grep -q 'is not lncbaseline --features output' "$T/hq2.txt" \
-	&& { pipelines/hardquarter --fasta test "$T/lncrna7/hard.names" "$T/data/lncrna/mRNA.test.fa.gz" > "$T/hq2.txt" 2>&1; [ $? -eq 1 ]; } && grep -q 'is listed for test' "$T/hq2.txt" \
-	&& { pipelines/hardquarter --fasta train "$T/lncrna7/hard.names" > "$T/hq2.txt" 2>&1; [ $? -eq 2 ]; } && grep -q '^usage: hardquarter' "$T/hq2.txt" \
-	|| fail "hardquarter's bad input: $(cat "$T/hq2.txt")"; ok
+# fasubset: a set with no listed record and a wrong number of arguments are refused (exit 1, 2)
+{ pipelines/fasubset test "$T/lncrna7/hard.names" "$T/data/lncrna/mRNA.test.fa.gz" > "$T/hq2.txt" 2>&1; [ $? -eq 1 ]; } && grep -q 'is listed for test' "$T/hq2.txt" \
+	&& { pipelines/fasubset train "$T/lncrna7/hard.names" > "$T/hq2.txt" 2>&1; [ $? -eq 2 ]; } && grep -q '^usage: fasubset' "$T/hq2.txt" \
+	|| fail "fasubset's bad input: $(cat "$T/hq2.txt")"; ok
 # human-save / human-restore: the LMs saved from one folder and restored into a fresh one are
 # taken as made (no LM step runs again), a larger HU_LM_RESTARTS continues their chain, and
 # other settings or another vocabulary are refused
