@@ -421,10 +421,11 @@ int gu_model_export_safetensors(const gu_model *m, const char *path); /* atomic 
 gu_model *gu_model_import_safetensors(const char *path);
 
 /* Raw safetensors access for tests and tools. The reader is strict: header length within the
- * file (and <= 100 MB), a JSON object of name -> {"dtype", "shape", "data_offsets"} plus an
- * optional "__metadata__" object of string values, no duplicate keys, known dtypes, byte span
- * = numel * dtype size, offsets inside the data area which the tensors cover exactly without
- * overlap (as the Rust reference implementation). */
+ * file (and <= 100 MB), a JSON object (parsed by libjansson) of name -> {"dtype", "shape",
+ * "data_offsets"} plus an optional "__metadata__" object of string values, no duplicate keys in
+ * any object, no other keys, known dtypes, byte span = numel * dtype size, offsets inside the
+ * data area which the tensors cover exactly without overlap (as the Rust reference
+ * implementation). */
 typedef struct {
 	char name[128];
 	char dtype[8];   /* "F32", "F64", "I32", "I64", ... */
@@ -436,7 +437,7 @@ typedef struct {
 typedef struct {
 	int n;
 	gu_st_tensor *t;        /* in header order */
-	char *metadata_json;    /* the raw "__metadata__" object text, or NULL */
+	char *metadata_json;    /* "__metadata__" as compact JSON, keys in file order, or NULL */
 	int n_meta;             /* parsed __metadata__ (keys and values unescaped, UTF-8) */
 	char **meta_key, **meta_val;
 } gu_st_file;

@@ -1,7 +1,9 @@
 /* safetensors.c: a strict reader of the safetensors format (8-byte little-endian header length,
  * JSON header, raw little-endian tensor data) and model export/import through it, so a PyTorch
- * user can load a gulm model with the safetensors package. Metadata keys in man/ulmmodel.5. */
+ * user can load a gulm model with the safetensors package. The JSON header is parsed and written
+ * by libjansson; this file adds the format's own rules. Metadata keys in man/ulmmodel.5. */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,373 +42,183 @@ static int dtype_size(const char *s)
 	return 0;
 }
 
-/* ---- a strict JSON parser for the safetensors header subset ---------------------------- */
+/* ---- reading the header ---------------------------------------------------------------- */
 
+/* s cut to 64 bytes with control and non-ASCII bytes as '?', so that names and jansson's
+ * "near '...'" excerpts of the input keep an error message on one printable line. */
+static const char *printable(const char *s, char buf[static 68])
+{
+	size_t i = 0;
+	for (; s[i] && i < 64; i++) buf[i] = s[i] < 0x20 || s[i] > 0x7e ? '?' : s[i];
+	if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+	buf[i] = 0;
+	return buf;
+}
+
+/* A jansson parse error as a gulm one, at its byte in the file. */
+static int json_fail(const char *path, const json_error_t *je)
+{
+	char t[68];
+	const char *why;
+	switch (json_error_code(je)) {
+	case json_error_out_of_memory: return gu_err(GU_ENOMEM, "%s: out of memory", path);
+	case json_error_duplicate_key: why = "a key appears twice: "; break;
+	case json_error_end_of_input_expected: why = "trailing characters after the header object: ";
+		break;
+	case json_error_invalid_utf8: why = "invalid UTF-8: "; break;
+	case json_error_null_character: why = "NUL character in a string: "; break;
+	default: why = "";
+	}
+	return gu_err(GU_EFORMAT, "%s: bad safetensors header: %s%s at byte %llu", path, why,
+		      printable(je->text, t), 8ull + (unsigned long long)je->position);
+}
+
+/* v as a JSON array of at most max non-negative integers. Returns its length, or -1. */
+static int uint_array(const json_t *v, int64_t *a, int max)
+{
+	size_t i, n = json_array_size(v);
+	json_t *x;
+	if (!json_is_array(v) || n > (size_t)max) return -1;
+	json_array_foreach(v, i, x) {
+		if (!json_is_integer(x) || json_integer_value(x) < 0) return -1;
+		a[i] = json_integer_value(x);
+	}
+	return (int)n;
+}
+
+/* Byte span of a tensor in the data area. */
 typedef struct {
-	const char *s;
-	size_t n, i;
-	const char *err; /* first error, static text */
-	size_t err_at;
-} js;
-
-static int js_fail(js *j, const char *msg)
-{
-	if (!j->err) j->err = msg, j->err_at = j->i;
-	return -1;
-}
-static void js_ws(js *j)
-{
-	while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' ||
-			       j->s[j->i] == '\r'))
-		j->i++;
-}
-static int js_expect(js *j, char c)
-{
-	js_ws(j);
-	if (j->i >= j->n || j->s[j->i] != c)
-		return js_fail(j, c == '{' ? "expected '{'" : c == '"' ? "expected a string"
-				  : c == ':' ? "expected ':'" : c == '[' ? "expected '['" : "syntax error");
-	j->i++;
-	return 0;
-}
-/* Peeks the next non-space character (0 at the end). */
-static char js_peek(js *j)
-{
-	js_ws(j);
-	return j->i < j->n ? j->s[j->i] : 0;
-}
-
-/* After a member of an object or array: ',' (1, another member follows), the closer (0, the
- * container ends) or an error (< 0). Consumes what it reads. */
-static int js_next(js *j, char close)
-{
-	char c = js_peek(j);
-	if (c == ',' || c == close) {
-		j->i++;
-		return c == ',';
-	}
-	return js_fail(j, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-static int js_hex4(js *j, unsigned *u)
-{
-	if (j->n - j->i < 4) return js_fail(j, "truncated \\u escape");
-	unsigned x = 0;
-	for (int k = 0; k < 4; k++) {
-		int h = hexval(j->s[j->i + (size_t)k]);
-		if (h < 0) return js_fail(j, "bad \\u escape");
-		x = x << 4 | (unsigned)h;
-	}
-	j->i += 4;
-	*u = x;
-	return 0;
-}
-/* Length of a valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80) return 1;
-	if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-	else return 0;
-	if (n < len) return 0;
-	unsigned cp = c & (0x3f >> (len - 1));
-	for (size_t k = 1; k < len; k++) {
-		if ((p[k] & 0xc0) != 0x80) return 0;
-		cp = cp << 6 | (p[k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-	return len;
-}
-static size_t put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) return o[0] = (char)cp, 1;
-	if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A string; returns malloc'd UTF-8 (NUL-terminated; a \u0000 escape is rejected). */
-static char *js_string(js *j)
-{
-	if (js_expect(j, '"') < 0) return NULL;
-	size_t start = j->i, end = start;
-	/* find the closing quote to size the output (escapes only shrink) */
-	while (end < j->n && j->s[end] != '"') end += j->s[end] == '\\' ? 2 : 1;
-	if (end >= j->n) {
-		js_fail(j, "unterminated string");
-		return NULL;
-	}
-	char *o = gu_malloc(end - start + 1);
-	if (!o) {
-		js_fail(j, "out of memory");
-		return NULL;
-	}
-	size_t k = 0;
-	while (j->i < end) {
-		unsigned char c = (unsigned char)j->s[j->i];
-		if (c < 0x20) {
-			js_fail(j, "control character in string");
-			goto fail;
-		}
-		if (c == '\\') {
-			char e = j->s[j->i + 1];
-			j->i += 2;
-			switch (e) {
-			case '"': o[k++] = '"'; break;
-			case '\\': o[k++] = '\\'; break;
-			case '/': o[k++] = '/'; break;
-			case 'b': o[k++] = '\b'; break;
-			case 'f': o[k++] = '\f'; break;
-			case 'n': o[k++] = '\n'; break;
-			case 'r': o[k++] = '\r'; break;
-			case 't': o[k++] = '\t'; break;
-			case 'u': {
-				unsigned u, lo;
-				if (j->i > end || js_hex4(j, &u) < 0) goto fail;
-				if (u >= 0xdc00 && u <= 0xdfff) {
-					js_fail(j, "lone low surrogate");
-					goto fail;
-				}
-				if (u >= 0xd800 && u <= 0xdbff) {
-					if (j->i + 2 > end || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u') {
-						js_fail(j, "lone high surrogate");
-						goto fail;
-					}
-					j->i += 2;
-					if (js_hex4(j, &lo) < 0) goto fail;
-					if (lo < 0xdc00 || lo > 0xdfff) {
-						js_fail(j, "bad surrogate pair");
-						goto fail;
-					}
-					u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-				}
-				if (u == 0) {
-					js_fail(j, "NUL character in string");
-					goto fail;
-				}
-				if (j->i > end) {
-					js_fail(j, "bad \\u escape");
-					goto fail;
-				}
-				/* 6 escape bytes (12 for a pair) always cover the <= 4 output bytes */
-				k += put_utf8(o + k, u);
-				break;
-			}
-			default:
-				js_fail(j, "bad escape in string");
-				goto fail;
-			}
-			if (j->i > end) { /* an escape swallowed the closing quote */
-				js_fail(j, "unterminated string");
-				goto fail;
-			}
-		} else {
-			size_t len = utf8_len((const unsigned char *)j->s + j->i, end - j->i);
-			if (!len) {
-				js_fail(j, "invalid UTF-8 in string");
-				goto fail;
-			}
-			memcpy(o + k, j->s + j->i, len);
-			k += len, j->i += len;
-		}
-	}
-	o[k] = 0;
-	j->i = end + 1;
-	return o;
-fail:
-	free(o);
-	return NULL;
-}
-
-/* A non-negative integer without sign, fraction or exponent. */
-static int js_uint(js *j, uint64_t *x)
-{
-	js_ws(j);
-	size_t st = j->i;
-	uint64_t v = 0;
-	while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
-		unsigned d = (unsigned)(j->s[j->i] - '0');
-		if (v > (UINT64_MAX - d) / 10) return js_fail(j, "integer too large");
-		v = v * 10 + d;
-		j->i++;
-	}
-	if (j->i == st) return js_fail(j, "expected a non-negative integer");
-	if (j->s[st] == '0' && j->i - st > 1) return js_fail(j, "leading zero in integer");
-	if (j->i < j->n && (j->s[j->i] == '.' || j->s[j->i] == 'e' || j->s[j->i] == 'E'))
-		return js_fail(j, "expected an integer");
-	*x = v;
-	return 0;
-}
-
-/* [uint, ...] with at most max items. */
-static int js_uint_array(js *j, uint64_t *a, int max, int *n)
-{
-	*n = 0;
-	if (js_expect(j, '[') < 0) return -1;
-	if (js_peek(j) == ']') {
-		j->i++;
-		return 0;
-	}
-	for (;;) {
-		if (*n >= max) return js_fail(j, "array too long");
-		if (js_uint(j, &a[(*n)++]) < 0) return -1;
-		int r = js_next(j, ']');
-		if (r <= 0) return r;
-	}
-}
-
-typedef struct {
-	char *name;
-	char dtype[8];
-	int ndim;
-	uint64_t shape[8];
 	uint64_t begin, end;
-} st_entry;
+	int i; /* index in f->t */
+} st_span;
 
-/* {"dtype": "...", "shape": [...], "data_offsets": [b, e]} */
-static int js_tensor(js *j, st_entry *e)
+/* {"dtype": "...", "shape": [...], "data_offsets": [begin, end]} into t and s; exactly these
+ * three keys. */
+static int tensor_entry(const char *path, const char *name, const json_t *v, gu_st_tensor *t,
+			st_span *s)
 {
-	int have_dtype = 0, have_shape = 0, have_off = 0;
-	if (js_expect(j, '{') < 0) return -1;
-	if (js_peek(j) == '}') return js_fail(j, "empty tensor entry");
-	for (;;) {
-		char *key = js_string(j);
-		if (!key) return -1;
-		if (js_expect(j, ':') < 0) {
-			free(key);
-			return -1;
+	char nb[68], kb[68];
+	const char *key, *bad = NULL;
+	json_t *x;
+	int have = 0;
+	if (strlen(name) >= sizeof t->name) bad = "name longer than 127 bytes";
+	else if (!json_is_object(v)) bad = "entry is not an object";
+	else
+		json_object_foreach((json_t *)v, key, x) {
+			int64_t off[2];
+			if (strcmp(key, "dtype") == 0) {
+				const char *d = json_string_value(x);
+				if (!d || strlen(d) >= sizeof t->dtype || !dtype_size(d))
+					bad = "unknown dtype (or not a string)";
+				else
+					strcpy(t->dtype, d), have |= 1;
+			} else if (strcmp(key, "shape") == 0) {
+				if ((t->ndim = uint_array(x, t->shape, 8)) < 0)
+					bad = "shape is not an array of at most 8 non-negative integers";
+				have |= 2;
+			} else if (strcmp(key, "data_offsets") == 0) {
+				if (uint_array(x, off, 2) != 2)
+					bad = "data_offsets is not two non-negative integers";
+				else if (off[0] > off[1])
+					bad = "data_offsets decrease";
+				s->begin = (uint64_t)off[0], s->end = (uint64_t)off[1], have |= 4;
+			} else {
+				return gu_err(GU_EFORMAT, "%s: bad safetensors header: tensor %s: unknown "
+					      "key '%s'", path, printable(name, nb), printable(key, kb));
+			}
+			if (bad) break;
 		}
-		int r = 0;
-		if (strcmp(key, "dtype") == 0 && !have_dtype) {
-			char *d = js_string(j);
-			have_dtype = 1;
-			if (!d) r = -1;
-			else if (strlen(d) >= sizeof e->dtype || !dtype_size(d))
-				r = js_fail(j, "unknown dtype");
-			else
-				strcpy(e->dtype, d);
-			free(d);
-		} else if (strcmp(key, "shape") == 0 && !have_shape) {
-			have_shape = 1;
-			r = js_uint_array(j, e->shape, 8, &e->ndim);
-		} else if (strcmp(key, "data_offsets") == 0 && !have_off) {
-			uint64_t o[2];
-			int n;
-			have_off = 1;
-			r = js_uint_array(j, o, 2, &n);
-			if (!r && n != 2) r = js_fail(j, "data_offsets needs two integers");
-			e->begin = o[0], e->end = o[1];
-			if (!r && e->begin > e->end) r = js_fail(j, "data_offsets decrease");
-		} else {
-			r = js_fail(j, have_dtype || have_shape || have_off ? "unknown or repeated key in "
-					"tensor entry" : "unknown key in tensor entry");
-		}
-		free(key);
-		if (r < 0) return -1;
-		if ((r = js_next(j, '}')) < 0) return -1;
-		if (r == 0) break;
+	if (!bad && have != 7) bad = "entry lacks dtype, shape or data_offsets";
+	if (bad)
+		return gu_err(GU_EFORMAT, "%s: bad safetensors header: tensor %s: %s", path,
+			      printable(name, nb), bad);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	uint64_t ds = (uint64_t)dtype_size(t->dtype), numel = 1, span = s->end - s->begin;
+	int over = 0;
+	for (int d = 0; d < t->ndim; d++) /* a zero dimension ends the product at 0 */
+		if (numel && (uint64_t)t->shape[d] > UINT64_MAX / numel) over = 1;
+		else numel *= (uint64_t)t->shape[d];
+	if (!numel) over = 0;
+	if (over || numel > UINT64_MAX / ds || numel * ds != span) {
+		char shp[160];
+		size_t sl = 0;
+		shp[0] = 0;
+		for (int d = 0; d < t->ndim && sl < sizeof shp - 24; d++)
+			sl += (size_t)snprintf(shp + sl, sizeof shp - sl, "%s%lld", d ? "," : "",
+					       (long long)t->shape[d]);
+		return gu_err(GU_EFORMAT, "%s: tensor %s: %s of shape [%s] does not fill its %llu bytes "
+			      "of data_offsets", path, t->name, t->dtype, shp, (unsigned long long)span);
 	}
-	if (!have_dtype || !have_shape || !have_off)
-		return js_fail(j, "tensor entry lacks dtype, shape or data_offsets");
+	if (span > SIZE_MAX / 2) return gu_err(GU_EFORMAT, "%s: tensor %s too large", path, t->name);
+	t->nbytes = (size_t)span;
 	return 0;
+}
+
+/* The "__metadata__" object: string values only, copied into f->meta_*. */
+static int metadata(const char *path, const json_t *v, gu_st_file *f)
+{
+	const char *key;
+	json_t *x;
+	size_t n = json_object_size(v);
+	if (!json_is_object(v))
+		return gu_err(GU_EFORMAT, "%s: bad safetensors header: __metadata__ is not an object",
+			      path);
+	if (!(f->metadata_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER)) ||
+	    !(f->meta_key = gu_calloc(n ? n : 1, sizeof(char *))) ||
+	    !(f->meta_val = gu_calloc(n ? n : 1, sizeof(char *))))
+		return gu_err(GU_ENOMEM, "%s: out of memory", path);
+	json_object_foreach((json_t *)v, key, x) {
+		char kb[68];
+		if (!json_is_string(x))
+			return gu_err(GU_EFORMAT, "%s: bad safetensors header: __metadata__ values must "
+				      "be strings (key '%s')", path, printable(key, kb));
+		f->meta_key[f->n_meta] = gu_strdup(key);
+		f->meta_val[f->n_meta] = gu_strdup(json_string_value(x));
+		if (!f->meta_key[f->n_meta++] || !f->meta_val[f->n_meta - 1]) return GU_ENOMEM;
+	}
+	return 0;
+}
+
+/* The header's JSON into f (tensors without data) and s (their spans, f->n of them). */
+static int parse_header(const char *path, const char *hdr, size_t hlen, gu_st_file *f,
+			st_span **s)
+{
+	json_error_t je;
+	const char *key;
+	json_t *x, *root;
+	int r = 0;
+	if (hdr[0] != '{')
+		return gu_err(GU_EFORMAT, "%s: bad safetensors header: does not start with '{'", path);
+	/* duplicate keys are refused in every object; \u0000 in strings too (no JSON_ALLOW_NUL) */
+	if (!(root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, &je))) return json_fail(path, &je);
+	json_t *meta = json_object_get(root, "__metadata__");
+	size_t n = json_object_size(root) - (meta != NULL);
+	if (n > (size_t)INT32_MAX) r = gu_err(GU_EFORMAT, "%s: too many tensors", path);
+	if (!r && meta) r = metadata(path, meta, f);
+	if (!r && (!(f->t = gu_calloc(n ? n : 1, sizeof *f->t)) ||
+		   !(*s = gu_calloc(n ? n : 1, sizeof **s))))
+		r = GU_ENOMEM;
+	if (!r)
+		json_object_foreach(root, key, x) {
+			if (x == meta) continue;
+			if ((r = tensor_entry(path, key, x, &f->t[f->n], &(*s)[f->n])) < 0) break;
+			(*s)[f->n].i = f->n, f->n++;
+		}
+	json_decref(root);
+	return r;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	const st_span *x = a, *y = b;
+	if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+	return x->end < y->end ? -1 : x->end > y->end;
 }
 
 static void free_strs(char **a, int n)
 {
 	for (int i = 0; a && i < n; i++) free(a[i]);
 	free(a);
-}
-
-/* {"key": "value", ...} into f->meta_*; raw text kept in f->metadata_json. */
-static int js_metadata(js *j, gu_st_file *f)
-{
-	js_ws(j);
-	size_t start = j->i;
-	int cap = 0;
-	if (js_expect(j, '{') < 0) return -1;
-	if (js_peek(j) == '}') {
-		j->i++;
-	} else {
-		for (;;) {
-			if (f->n_meta == cap) {
-				cap = cap ? 2 * cap : 16;
-				char **a = gu_realloc(f->meta_key, sizeof(char *) * (size_t)cap);
-				if (!a) return js_fail(j, "out of memory");
-				f->meta_key = a;
-				char **b = gu_realloc(f->meta_val, sizeof(char *) * (size_t)cap);
-				if (!b) return js_fail(j, "out of memory");
-				f->meta_val = b;
-			}
-			char *key = js_string(j);
-			if (!key) return -1;
-			if (js_expect(j, ':') < 0) {
-				free(key);
-				return -1;
-			}
-			if (js_peek(j) != '"') {
-				free(key);
-				return js_fail(j, "__metadata__ values must be strings");
-			}
-			char *val = js_string(j);
-			if (!val) {
-				free(key);
-				return -1;
-			}
-			f->meta_key[f->n_meta] = key;
-			f->meta_val[f->n_meta++] = val;
-			int r = js_next(j, '}');
-			if (r < 0) return -1;
-			if (r == 0) break;
-		}
-	}
-	size_t len = j->i - start;
-	if (!(f->metadata_json = gu_malloc(len + 1))) return js_fail(j, "out of memory");
-	memcpy(f->metadata_json, j->s + start, len);
-	f->metadata_json[len] = 0;
-	return 0;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-static int cmp_entry_off(const void *a, const void *b)
-{
-	const st_entry *x = *(st_entry *const *)a, *y = *(st_entry *const *)b;
-	if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
-	return x->end < y->end ? -1 : x->end > y->end;
-}
-
-/* Returns 1 when the sorted array a[0..n) holds a repeated string. */
-static int has_dup(char **a, int n, const char **dup)
-{
-	if (n < 2) return 0;
-	char **s = gu_malloc(sizeof(char *) * (size_t)n);
-	if (!s) return -1;
-	memcpy(s, a, sizeof(char *) * (size_t)n);
-	qsort(s, (size_t)n, sizeof(char *), cmp_strp);
-	int r = 0;
-	for (int i = 1; i < n && !r; i++)
-		if (strcmp(s[i], s[i - 1]) == 0) r = 1, *dup = s[i];
-	free(s);
-	return r;
 }
 
 void gu_st_free(gu_st_file *f)
@@ -428,11 +240,9 @@ gu_st_file *gu_st_read(const char *path)
 		return NULL;
 	}
 	gu_st_file *f = NULL;
-	st_entry *ent = NULL;
-	st_entry **ord = NULL;
-	char **names = NULL;
+	st_span *span = NULL;
 	char *hdr = NULL;
-	int n_ent = 0, cap = 0, ok = 0;
+	int ok = 0;
 	uint64_t fsize = UINT64_MAX;
 	struct stat st;
 	if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) fsize = (uint64_t)st.st_size;
@@ -460,145 +270,34 @@ gu_st_file *gu_st_read(const char *path)
 		gu_err(GU_EFORMAT, "%s: truncated (in the safetensors header)", path);
 		goto out;
 	}
-	if (!(f = gu_calloc(1, sizeof *f))) goto out;
-
-	js j = {hdr, (size_t)hlen, 0, NULL, 0};
-	if (hdr[0] != '{') js_fail(&j, "header does not start with '{'");
-	else j.i = 1;
-	int seen_meta = 0;
-	if (!j.err && js_peek(&j) == '}') {
-		j.i++;
-	} else {
-		while (!j.err) {
-			char *key = js_string(&j);
-			if (!key) break;
-			if (js_expect(&j, ':') < 0) {
-				free(key);
-				break;
-			}
-			if (strcmp(key, "__metadata__") == 0) {
-				free(key);
-				if (seen_meta++) {
-					js_fail(&j, "repeated __metadata__");
-					break;
-				}
-				if (js_metadata(&j, f) < 0) break;
-			} else {
-				if (n_ent == cap) {
-					cap = cap ? 2 * cap : 64;
-					st_entry *e = gu_realloc(ent, sizeof *ent * (size_t)cap);
-					if (!e) {
-						free(key);
-						js_fail(&j, "out of memory");
-						break;
-					}
-					ent = e;
-				}
-				st_entry *e = &ent[n_ent++];
-				memset(e, 0, sizeof *e);
-				e->name = key;
-				if (strlen(key) >= sizeof f->t[0].name) {
-					js_fail(&j, "tensor name longer than 127 bytes");
-					break;
-				}
-				if (js_tensor(&j, e) < 0) break;
-			}
-			if (js_next(&j, '}') <= 0) break;
-		}
-	}
-	if (!j.err) { /* only padding may follow the object */
-		js_ws(&j);
-		if (j.i != j.n) js_fail(&j, "trailing characters after the header object");
-	}
-	if (j.err) {
-		gu_err(GU_EFORMAT, "%s: bad safetensors header: %s at byte %zu", path, j.err,
-		       (size_t)8 + j.err_at);
+	if (!(f = gu_calloc(1, sizeof *f)) || parse_header(path, hdr, (size_t)hlen, f, &span) < 0)
 		goto out;
-	}
-	const char *dup = NULL;
-	if (has_dup(f->meta_key, f->n_meta, &dup) < 0) goto out;
-	if (!dup && n_ent) {
-		if (!(names = gu_malloc(sizeof(char *) * (size_t)n_ent))) goto out;
-		for (int i = 0; i < n_ent; i++) names[i] = ent[i].name;
-		if (has_dup(names, n_ent, &dup) < 0) goto out;
-	}
-	if (dup) {
-		gu_err(GU_EFORMAT, "%s: bad safetensors header: key '%.64s' appears twice", path, dup);
-		goto out;
-	}
-	/* byte spans */
-	uint64_t data_len = fsize == UINT64_MAX ? UINT64_MAX : fsize - 8 - hlen;
-	for (int i = 0; i < n_ent; i++) {
-		st_entry *e = &ent[i];
-		uint64_t ds = (uint64_t)dtype_size(e->dtype), numel = 1, span = e->end - e->begin;
-		int zero = 0, over = 0;
-		char shp[160];
-		size_t sl = 0;
-		shp[0] = 0;
-		for (int d = 0; d < e->ndim; d++) {
-			zero |= e->shape[d] == 0;
-			if (sl < sizeof shp - 24)
-				sl += (size_t)snprintf(shp + sl, sizeof shp - sl, "%s%llu", d ? "," : "",
-						       (unsigned long long)e->shape[d]);
-		}
-		for (int d = 0; d < e->ndim && !zero && !over; d++) {
-			if (numel > UINT64_MAX / e->shape[d]) over = 1;
-			else numel *= e->shape[d];
-		}
-		if (zero) numel = 0;
-		if (over || numel > UINT64_MAX / ds || numel * ds != span) {
-			gu_err(GU_EFORMAT, "%s: tensor %s: %s of shape [%s] does not fill its %llu bytes "
-			       "of data_offsets", path, e->name, e->dtype, shp, (unsigned long long)span);
-			goto out;
-		}
-		if (e->end > data_len) {
+	/* the tensors must lie in the data area and cover it exactly, in any header order */
+	uint64_t data_len = fsize == UINT64_MAX ? UINT64_MAX : fsize - 8 - hlen, pos = 0;
+	if (f->n) qsort(span, (size_t)f->n, sizeof *span, cmp_span);
+	for (int i = 0; i < f->n; i++) {
+		const char *name = f->t[span[i].i].name;
+		if (span[i].end > data_len) {
 			gu_err(GU_EFORMAT, "%s: tensor %s: data_offsets end %llu past the data (%llu "
-			       "bytes)", path, e->name, (unsigned long long)e->end,
+			       "bytes)", path, name, (unsigned long long)span[i].end,
 			       (unsigned long long)data_len);
 			goto out;
 		}
-	}
-	/* the tensors must cover the data area exactly, in any header order */
-	if (n_ent && !(ord = gu_malloc(sizeof *ord * (size_t)n_ent))) goto out;
-	for (int i = 0; i < n_ent; i++) ord[i] = &ent[i];
-	if (n_ent) qsort(ord, (size_t)n_ent, sizeof *ord, cmp_entry_off);
-	uint64_t pos = 0;
-	for (int i = 0; i < n_ent; i++) {
-		if (ord[i]->begin != pos) {
-			gu_err(GU_EFORMAT, "%s: tensor %s: data_offsets %s at byte %llu", path,
-			       ord[i]->name, ord[i]->begin < pos ? "overlap" : "leave a gap",
-			       (unsigned long long)pos);
+		if (span[i].begin != pos) {
+			gu_err(GU_EFORMAT, "%s: tensor %s: data_offsets %s at byte %llu", path, name,
+			       span[i].begin < pos ? "overlap" : "leave a gap", (unsigned long long)pos);
 			goto out;
 		}
-		pos = ord[i]->end;
+		pos = span[i].end;
 	}
 	if (data_len != UINT64_MAX && pos != data_len) {
 		gu_err(GU_EFORMAT, "%s: %llu bytes of tensor data but %llu in the file", path,
 		       (unsigned long long)pos, (unsigned long long)data_len);
 		goto out;
 	}
-	/* the tensors, in header order; data read sequentially in offset order */
-	if (n_ent && !(f->t = gu_calloc((size_t)n_ent, sizeof *f->t))) goto out;
-	for (int i = 0; i < n_ent; i++) {
-		gu_st_tensor *t = &f->t[i];
-		snprintf(t->name, sizeof t->name, "%s", ent[i].name);
-		memcpy(t->dtype, ent[i].dtype, sizeof t->dtype);
-		t->ndim = ent[i].ndim;
-		for (int d = 0; d < t->ndim; d++) t->shape[d] = (int64_t)ent[i].shape[d];
-		t->nbytes = (size_t)(ent[i].end - ent[i].begin);
-		f->n = i + 1;
-		if (t->nbytes > SIZE_MAX / 2) {
-			gu_err(GU_EFORMAT, "%s: tensor %s too large", path, t->name);
-			goto out;
-		}
-		for (int d = 0; d < t->ndim; d++)
-			if (ent[i].shape[d] > (uint64_t)INT64_MAX) {
-				gu_err(GU_EFORMAT, "%s: tensor %s: dimension too large", path, t->name);
-				goto out;
-			}
-	}
-	for (int i = 0; i < n_ent; i++) {
-		gu_st_tensor *t = &f->t[ord[i] - ent];
+	/* data read sequentially in offset order */
+	for (int i = 0; i < f->n; i++) {
+		gu_st_tensor *t = &f->t[span[i].i];
 		if (!(t->data = gu_malloc(t->nbytes))) goto out;
 		if (t->nbytes && fread(t->data, 1, t->nbytes, fp) != t->nbytes) {
 			gu_err(GU_EFORMAT, "%s: truncated (in the data of tensor %s)", path, t->name);
@@ -616,10 +315,7 @@ out:
 		ok = 0;
 	}
 	if (fp != stdin) fclose(fp);
-	for (int i = 0; i < n_ent; i++) free(ent[i].name);
-	free(ent);
-	free(ord);
-	free(names);
+	free(span);
 	free(hdr);
 	if (!ok) {
 		gu_st_free(f);
@@ -644,167 +340,113 @@ const char *gu_st_meta(const gu_st_file *f, const char *key)
 
 /* ---- model export / import ------------------------------------------------------------- */
 
-typedef struct {
-	char *s;
-	size_t n, cap;
-	int err;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
+/* s joined with sep (NUL-terminated, malloc'd; "" for none); NULL when out of memory. */
+static char *join(char *const *s, int n, char sep)
 {
-	if (b->err) return;
-	if (b->n + n + 1 > b->cap) {
-		size_t c = (b->n + n + 1) * 2;
-		char *p = gu_realloc(b->s, c);
-		if (!p) {
-			b->err = GU_ENOMEM;
-			return;
-		}
-		b->s = p, b->cap = c;
+	size_t len = 1, k = 0;
+	for (int i = 0; i < n; i++) len += strlen(s[i]) + 1;
+	char *o = gu_malloc(len);
+	for (int i = 0; o && i < n; i++) {
+		if (i) o[k++] = sep;
+		memcpy(o + k, s[i], strlen(s[i]));
+		k += strlen(s[i]);
 	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-/* s as a JSON string literal. */
-static void sb_json(sbuf *b, const char *s)
-{
-	sb_put(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char e[8];
-		if (c == '"' || c == '\\') e[0] = '\\', e[1] = (char)c, sb_put(b, e, 2);
-		else if (c == '\n') sb_put(b, "\\n", 2);
-		else if (c == '\t') sb_put(b, "\\t", 2);
-		else if (c < 0x20) snprintf(e, sizeof e, "\\u%04x", c), sb_put(b, e, 6);
-		else sb_put(b, s, 1);
-	}
-	sb_put(b, "\"", 1);
-}
-static void sb_meta(sbuf *b, const char *key, const char *val)
-{
-	sb_json(b, key);
-	sb_put(b, ":", 1);
-	sb_json(b, val);
-	sb_put(b, ",", 1);
-}
-static void sb_meta_int(sbuf *b, const char *key, long long v)
-{
-	char t[32];
-	snprintf(t, sizeof t, "%lld", v);
-	sb_meta(b, key, t);
-}
-static void sb_meta_float(sbuf *b, const char *key, float v)
-{
-	char t[32];
-	snprintf(t, sizeof t, "%.9g", (double)v); /* 9 digits round-trip a float */
-	sb_meta(b, key, t);
+	if (o) o[k] = 0;
+	return o;
 }
 
-static int valid_utf8(const char *s)
+/* The header object: __metadata__ (fixed key order, string values), then the tensors in
+ * layout order. NULL when out of memory. */
+static json_t *export_header(const gu_model *m)
 {
-	size_t n = strlen(s);
-	for (size_t i = 0; i < n;) {
-		size_t l = utf8_len((const unsigned char *)s + i, n - i);
-		if (!l) return 0;
-		i += l;
+	const gu_hparams *hp = &m->hp;
+	char km[32], *v = NULL, *s;
+	size_t len = 1;
+	json_t *root = json_object(), *meta = json_object();
+	int r = !root || !meta || json_object_set(root, "__metadata__", meta) < 0;
+	r |= json_object_set_new(meta, "format", json_string("gulm"));
+	r |= json_object_set_new(meta, "gulm_version", json_string(GU_VERSION));
+	r |= json_object_set_new(meta, "kind",
+				 json_string(hp->kind == GU_MODEL_CLS ? "classifier" : "lm"));
+	static const char *ik[] = {"k", "stride", "vocab_size", "emb", "hidden", "n_layers",
+				   "n_lin", "n_classes", "bptt", "max_len"};
+	const int32_t iv[] = {hp->k, hp->stride, hp->vocab_size, hp->emb, hp->hidden, hp->n_layers,
+			      hp->n_lin, hp->n_classes, hp->bptt, hp->max_len};
+	static const char *fk[] = {"output_p", "hidden_p", "input_p", "embed_p",
+				   "weight_p", "drop_mult", "alpha",   "beta"};
+	const float fv[] = {hp->output_p, hp->hidden_p, hp->input_p, hp->embed_p,
+			    hp->weight_p, hp->drop_mult, hp->alpha, hp->beta};
+	for (int i = 0; i < 10; i++)
+		r |= json_object_set_new(meta, ik[i], json_sprintf("%d", iv[i]));
+	for (int i = 0; i < 8; i++) /* 9 digits round-trip a float */
+		r |= json_object_set_new(meta, fk[i], json_sprintf("%.9g", (double)fv[i]));
+	/* vocab: ids 3.. as k-mer strings, space-separated (specials are implied) */
+	if ((v = gu_malloc(len + (size_t)(m->vocab->size - GU_N_SPECIAL) * (size_t)(hp->k + 1)))) {
+		s = v;
+		for (int32_t id = GU_N_SPECIAL; id < m->vocab->size; id++)
+			s += sprintf(s, "%s%s", id > GU_N_SPECIAL ? " " : "",
+				     gu_kmer_str(m->vocab->code[id], hp->k, km));
+		*s = 0;
 	}
-	return 1;
+	r |= json_object_set_new(meta, "vocab", v ? json_string(v) : NULL);
+	free(v);
+	s = join(m->labels, m->n_labels, '\t');
+	r |= json_object_set_new(meta, "labels", s ? json_string(s) : NULL);
+	free(s);
+	s = join(m->prov, m->n_prov, '\n');
+	r |= json_object_set_new(meta, "provenance", s ? json_string(s) : NULL);
+	free(s);
+	json_decref(meta);
+	uint64_t off = 0;
+	for (int i = 0; i < m->n_tensors && !r; i++) {
+		const gu_tensor *t = &m->tensors[i];
+		json_int_t a = t->shape[0], b = t->ndim == 2 ? t->shape[1] : 0, o = (json_int_t)off;
+		json_int_t e = o + (json_int_t)t->numel * 4;
+		r |= json_object_set_new(root, t->name,
+					 t->ndim == 2 ? json_pack("{s:s,s:[I,I],s:[I,I]}", "dtype",
+								  "F32", "shape", a, b,
+								  "data_offsets", o, e)
+						      : json_pack("{s:s,s:[I],s:[I,I]}", "dtype", "F32",
+								  "shape", a, "data_offsets", o, e));
+		off = (uint64_t)e;
+	}
+	if (r) json_decref(root);
+	return r ? NULL : root;
 }
 
 int gu_model_export_safetensors(const gu_model *m, const char *path)
 {
-	const gu_hparams *hp = &m->hp;
-	sbuf b = {0};
-	char km[32];
-	for (int i = 0; i < m->n_labels; i++)
-		if (!valid_utf8(m->labels[i]) || strchr(m->labels[i], '\t'))
-			return gu_err(GU_EARG, "%s: label %d is not valid UTF-8 or holds a tab", path, i);
-	for (int i = 0; i < m->n_prov; i++)
-		if (!valid_utf8(m->prov[i]) || strchr(m->prov[i], '\n'))
-			return gu_err(GU_EARG, "%s: provenance line %d is not valid UTF-8", path, i);
-	sb_str(&b, "{\"__metadata__\":{");
-	sb_meta(&b, "format", "gulm");
-	sb_meta(&b, "gulm_version", GU_VERSION);
-	sb_meta(&b, "kind", hp->kind == GU_MODEL_CLS ? "classifier" : "lm");
-	sb_meta_int(&b, "k", hp->k);
-	sb_meta_int(&b, "stride", hp->stride);
-	sb_meta_int(&b, "vocab_size", hp->vocab_size);
-	sb_meta_int(&b, "emb", hp->emb);
-	sb_meta_int(&b, "hidden", hp->hidden);
-	sb_meta_int(&b, "n_layers", hp->n_layers);
-	sb_meta_int(&b, "n_lin", hp->n_lin);
-	sb_meta_int(&b, "n_classes", hp->n_classes);
-	sb_meta_int(&b, "bptt", hp->bptt);
-	sb_meta_int(&b, "max_len", hp->max_len);
-	sb_meta_float(&b, "output_p", hp->output_p);
-	sb_meta_float(&b, "hidden_p", hp->hidden_p);
-	sb_meta_float(&b, "input_p", hp->input_p);
-	sb_meta_float(&b, "embed_p", hp->embed_p);
-	sb_meta_float(&b, "weight_p", hp->weight_p);
-	sb_meta_float(&b, "drop_mult", hp->drop_mult);
-	sb_meta_float(&b, "alpha", hp->alpha);
-	sb_meta_float(&b, "beta", hp->beta);
-	/* vocab: ids 3.. as k-mer strings, space-separated (specials are implied) */
-	sbuf v = {0};
-	for (int32_t id = GU_N_SPECIAL; id < m->vocab->size; id++) {
-		if (id > GU_N_SPECIAL) sb_put(&v, " ", 1);
-		sb_str(&v, gu_kmer_str(m->vocab->code[id], hp->k, km));
-	}
-	sb_meta(&b, "vocab", v.s ? v.s : "");
-	free(v.s);
-	sbuf l = {0};
+	/* json_string refuses invalid UTF-8; the separators must not occur inside an item */
 	for (int i = 0; i < m->n_labels; i++) {
-		if (i) sb_put(&l, "\t", 1);
-		sb_str(&l, m->labels[i]);
+		json_t *t = json_string(m->labels[i]);
+		json_decref(t);
+		if (!t || strchr(m->labels[i], '\t'))
+			return gu_err(GU_EARG, "%s: label %d is not valid UTF-8 or holds a tab", path, i);
 	}
-	sb_meta(&b, "labels", l.s ? l.s : "");
-	free(l.s);
-	sbuf p = {0};
 	for (int i = 0; i < m->n_prov; i++) {
-		if (i) sb_put(&p, "\n", 1);
-		sb_str(&p, m->prov[i]);
+		json_t *t = json_string(m->prov[i]);
+		json_decref(t);
+		if (!t || strchr(m->prov[i], '\n'))
+			return gu_err(GU_EARG, "%s: provenance line %d is not valid UTF-8", path, i);
 	}
-	sb_json(&b, "provenance");
-	sb_put(&b, ":", 1);
-	sb_json(&b, p.s ? p.s : "");
-	free(p.s);
-	sb_str(&b, "}");
-	if (v.err || l.err || p.err) b.err = GU_ENOMEM;
-	uint64_t off = 0;
-	for (int i = 0; i < m->n_tensors; i++) {
-		const gu_tensor *t = &m->tensors[i];
-		char e[256];
-		uint64_t nb = (uint64_t)t->numel * 4;
-		if (t->ndim == 2)
-			snprintf(e, sizeof e, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
-				 "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->shape[0],
-				 (long long)t->shape[1], (unsigned long long)off,
-				 (unsigned long long)(off + nb));
-		else
-			snprintf(e, sizeof e, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
-				 "\"data_offsets\":[%llu,%llu]}", t->name, (long long)t->shape[0],
-				 (unsigned long long)off, (unsigned long long)(off + nb));
-		sb_str(&b, e);
-		off += nb;
-	}
-	sb_str(&b, "}");
-	while (!b.err && (8 + b.n) % 8) sb_put(&b, " ", 1); /* data starts 8-byte aligned */
-	if (b.err) {
-		free(b.s);
-		return gu_err(GU_ENOMEM, "%s: out of memory", path);
-	}
+	json_t *root = export_header(m);
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+	size_t n = root ? json_dumpb(root, NULL, 0, flags) : 0;
+	char *b = n ? gu_malloc(n + 8) : NULL;
+	if (b && json_dumpb(root, b, n, flags) != n) free(b), b = NULL;
+	json_decref(root);
+	if (!b) return gu_err(GU_ENOMEM, "%s: out of memory", path);
+	while ((8 + n) % 8) b[n++] = ' '; /* data starts 8-byte aligned */
 	gu_out *o = gu_out_open(path);
 	if (!o) {
-		free(b.s);
+		free(b);
 		return GU_EIO;
 	}
 	unsigned char h8[8];
-	for (int i = 0; i < 8; i++) h8[i] = (unsigned char)((uint64_t)b.n >> (8 * i));
+	for (int i = 0; i < 8; i++) h8[i] = (unsigned char)((uint64_t)n >> (8 * i));
 	int r = gu_out_write(o, h8, 8);
-	if (!r) r = gu_out_write(o, b.s, b.n);
-	free(b.s);
+	if (!r) r = gu_out_write(o, b, n);
+	free(b);
 	for (int i = 0; i < m->n_tensors && !r; i++) {
 		const gu_tensor *t = &m->tensors[i];
 		const float *x = gu_tensor_data(m, t);

@@ -4,7 +4,7 @@
 # figures of pipelines/report.sh (tests/pipeline_human.sh runs it).
 set -u
 need=""
-for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox; do
+for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev libjansson-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 [ -z "$need" ] && exit 0

@@ -404,7 +404,10 @@ static void test_safetensors(int kind)
 	if (kind == GU_MODEL_CLS)
 		CHECK(!strcmp(gu_st_meta(f, "labels"), "lncRNA\tmRNA\tother"), "labels key");
 	CHECK(strchr(gu_st_meta(f, "provenance"), '\n') != NULL, "provenance key");
-	CHECK(f->metadata_json && f->metadata_json[0] == '{', "raw metadata");
+	CHECK(f->metadata_json && !strncmp(f->metadata_json, "{\"format\":\"gulm\",\"gulm_version\":", 32),
+	      "metadata json in file order: %.40s", f->metadata_json);
+	for (int i = 0; i < f->n; i++) /* tensors in header (= layout) order */
+		CHECK(!strcmp(f->t[i].name, m->tensors[i].name), "tensor %d: %s", i, f->t[i].name);
 	const gu_st_tensor *t = gu_st_get(f, "rnns.1.weight_hh");
 	const gu_tensor *mt = gu_model_tensor(m, "rnns.1.weight_hh");
 	CHECK(t && !strcmp(t->dtype, "F32") && t->ndim == 2 && t->shape[0] == 48 && t->shape[1] == 12,
@@ -458,12 +461,55 @@ static void test_st_reject(void)
 	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "lacks");
 	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, "unknown");
 	st_case("{\"__metadata__\":{\"x\":1}}", 0, "must be strings");
-	st_case("{\"__metadata__\":{\"x\":\"\\ud800\"}}", 0, "surrogate");
-	st_case("{\"__metadata__\":{\"x\":\"a\nb\"}}", 0, "control character");
+	st_case("{\"__metadata__\":{\"x\":\"\\ud800\"}}", 0, "invalid Unicode"); /* lone surrogate */
+	st_case("{\"__metadata__\":{\"x\":\"\\udc00\\ud800\"}}", 0, "invalid Unicode");
+	st_case("{\"__metadata__\":{\"x\":\"a\nb\"}}", 0, "newline");
+	st_case("{\"__metadata__\":{\"x\":\"a\x01\" \"b\"}}", 0, "control character");
+	st_case("{\"__metadata__\":{\"x\":\"a\\u0000\"}}", 0, "u0000");
 	st_case("{\"__metadata__\":{\"x\":\"\xff\"}}", 0, "UTF-8");
 	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
 		"\"data_offsets\":[0,8]}}", 8, "does not fill");
 	st_case("[1]", 0, "start with");
+	st_case(" {}", 0, "start with");
+	/* duplicate keys are refused at every level */
+	st_case("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "twice");
+	st_case("{\"__metadata__\":{\"x\":\"1\",\"y\":\"2\",\"x\":\"1\"}}", 0, "twice");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+		"twice");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[{\"q\":1,\"q\":1}],\"data_offsets\":[0,8]}}", 8,
+		"twice");
+	/* every field's type */
+	st_case("{\"a\":[]}", 0, "not an object");
+	st_case("{\"__metadata__\":[]}", 0, "__metadata__ is not an object");
+	st_case("{\"__metadata__\":{\"x\":null}}", 0, "must be strings");
+	st_case("{\"a\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8, "shape is not");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8,
+		"at most 8");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, NULL);
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "two");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", 8, "two");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8, "integer");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "decrease");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,99999999999999999999]}}", 8,
+		"too big");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+		"\"b\":{\"dtype\":\"U8\",\"shape\":[0,4294967296,4294967296,4294967296],"
+		"\"data_offsets\":[0,0]}}", 0, NULL);
+	/* every length against what remains */
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, "gap");
+	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		"\"b\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]}}", 12, "past the data");
+	char name[200];
+	memset(name, 'n', 128), name[128] = 0;
+	char json[400];
+	snprintf(json, sizeof json, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[2],"
+		 "\"data_offsets\":[0,8]}}", name);
+	st_case(json, 8, "longer than 127");
+	name[127] = 0;
+	snprintf(json, sizeof json, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[2],"
+		 "\"data_offsets\":[0,8]}}", name);
+	st_case(json, 8, NULL);
 	st_case("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, "expected");
 	/* header length past the end of the file */
 	unsigned char b[16] = {0xff, 0xff, 0xff, 0, 0, 0, 0, 0, '{', '}'};
