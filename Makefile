@@ -26,6 +26,8 @@ COMMON_OBJ = $(SHARED_SRC:.c=.o)
 PROGS      = $(patsubst filters/%.c,bin/%,$(filter-out $(SHARED_SRC),$(sort $(wildcard filters/*.c))))
 UNIT_SRC   = $(sort $(wildcard tests/unit/test_*.c))
 UNITS      = $(UNIT_SRC:.c=)
+# baselines/NAME.c: classical comparison programs, built to bin/NAME
+BASELINES  = $(patsubst baselines/%.c,bin/%,$(sort $(wildcard baselines/*.c)))
 BENCH_SRC  = $(sort $(wildcard bench/*.c))
 BENCHES    = $(BENCH_SRC:.c=)
 HDRS       = lib/gulm.h $(wildcard lib/*_priv.h) $(wildcard filters/*.h)
@@ -33,7 +35,7 @@ HDRS       = lib/gulm.h $(wildcard lib/*_priv.h) $(wildcard filters/*.h)
 .PHONY: all check unit cli pipeline-test demo install clean deps bench fuzz
 .DELETE_ON_ERROR:
 
-all: $(PROGS) $(UNITS) $(BENCHES)
+all: $(PROGS) $(BASELINES) $(UNITS) $(BENCHES)
 
 deps:
 	@sh scripts/install-deps.sh
@@ -54,7 +56,10 @@ bin/%: filters/%.o $(COMMON_OBJ) lib/libgulm.a
 tests/unit/%: tests/unit/%.c tests/unit/testutil.h lib/libgulm.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< lib/libgulm.a $(LDLIBS)
 
-# bench programs share the filters' modules (messages, option parsing, FASTA reading)
+# baselines and bench programs share the filters' modules (messages, option parsing, FASTA reading)
+$(BASELINES): bin/%: baselines/%.c $(COMMON_OBJ) lib/libgulm.a $(HDRS)
+	@mkdir -p bin
+	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $< $(COMMON_OBJ) lib/libgulm.a $(LDLIBS)
 bench/%: bench/%.c $(COMMON_OBJ) lib/libgulm.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $< $(COMMON_OBJ) lib/libgulm.a $(LDLIBS)
 
@@ -89,7 +94,7 @@ fuzz:
 
 install: all
 	mkdir -p $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
-	cp $(PROGS) $(DESTDIR)$(bindir)/
+	cp $(PROGS) $(BASELINES) $(DESTDIR)$(bindir)/
 	cp man/*.1 $(DESTDIR)$(mandir)/man1/
 	cp man/*.5 $(DESTDIR)$(mandir)/man5/
 

@@ -54,7 +54,7 @@ cat "$T/cls.tok" "$T/cls_nolab.tok" > "$T/cls_mixed.tok"
 "$BIN/clstrain" -q --no-pretrain -v "$T/cls_k5.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 4 -o "$T/cls_k5.model" "$T/cls_k5.tok"
 "$BIN/fa2kmer" -q -k3 -l A -l B "$T/cls.fa" "$T/small.fa" -o "$T/cls_ab.tok"
 "$BIN/clstrain" -q --no-pretrain -v "$T/cls.vocab" -E 8 -H 8 --layers 2 -b 8 --stages all:1:1e-2 --seed 3 -o "$T/cls_ab.model" "$T/cls_ab.tok"
-# bench/lncbaseline: a hand-checkable folder (one transcript per class), and a synthetic one
+# baselines/lncbaseline: a hand-checkable folder (one transcript per class), and a synthetic one
 # where mRNAs carry a long ORF in random sequence (awk's fixed seed) and lncRNAs are random
 L=$T/lb1
 mkdir -p "$L"
@@ -62,18 +62,6 @@ printf '>m1\nccaugaaauagcc\n>m2\nATGTAACATGGGGGGGGG\n' > "$L/mRNA.train.fa"
 printf '>l1\nCCCC\n' > "$L/lncRNA.train.fa"
 cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
 gzip -c "$L/lncRNA.train.fa" > "$L/lncRNA.valid.fa.gz"
-L=$T/lb5 # --balance-orf: two mRNAs and one lncRNA with a 9-base ORF, one lncRNA without
-mkdir -p "$L"
-printf '>m1\nccaugaaauagcc\n>m2\nATGAAATAG\n' > "$L/mRNA.train.fa"
-printf '>l1\nCCCC\n>l2\nGATGCCCTAAG\n' > "$L/lncRNA.train.fa"
-cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
-cp "$L/lncRNA.train.fa" "$L/lncRNA.valid.fa"
-L=$T/lb7 # --boost: 8 mRNAs with a 9-base ORF, 8 lncRNAs without one; valid the same
-mkdir -p "$L"
-for i in 1 2 3 4 5 6 7 8; do printf '>m%d\nATGAAATAG\n' $i; done > "$L/mRNA.train.fa"
-for i in 1 2 3 4 5 6 7 8; do printf '>l%d\nCCCCCCCCC\n' $i; done > "$L/lncRNA.train.fa"
-cp "$L/mRNA.train.fa" "$L/mRNA.valid.fa"
-cp "$L/lncRNA.train.fa" "$L/lncRNA.valid.fa"
 L=$T/lb2
 mkdir -p "$L"
 for set in train valid test; do

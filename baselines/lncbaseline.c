@@ -43,38 +43,16 @@
  * log-loss, 0.0886 against 0.0984; start lowered it to 0.0776): the others are 0 for every
  * record, so the regression cannot use them.
  *
- * --balance-orf weighs the training records so that the longest ORF's length alone tells
- * nothing of the class (orf_balance_weights). On the real splits this lowered every set's
- * accuracy (2026-12-05: 0.941 / 0.783 / 0.884 on test / challenge / mouse): it is kept as a
- * measured negative result.
- *
- * --boost replaces the regression by gradient-boosted trees on the same features (boost_fit;
- * the depth, 1 to 4, and the number of trees chosen on the validation log-loss). On the real
- * splits they won on validation (log-loss 0.0551 against 0.0776) but leant on ORF coverage even
- * more and fell to 0.527 on challenge (2026-12-05: 0.980 / 0.527 / 0.925 on test / challenge /
- * mouse): kept as a measured negative result.
- *
  * Each feature is standardised by its training mean and standard deviation. The regression
  * minimises the summed log-loss + lambda/2 |w|^2 (the bias unpenalised) by Newton's method with
  * step halving, for lambda = 10^(j/2), j = -4..8; the lambda with the lowest validation log-loss
  * is kept. P(POS) > 0.5 predicts POS.
  *
- * --stack PREFIX adds a hybrid: another classifier's predictions of each set, PREFIX.NAME.tsv as
- * clspredict writes them (say a ULMFiT ensemble's, valid's included), and the baseline's, joined
- * by a second logistic regression fit on the validation set: logit P = a * baseline logit +
- * b * logit of the other P(POS) + c (lambda 1, the bias unpenalised). --stack-hard fits it on
- * valid's challenge-like records only (challenge_like); on the real splits that changed nothing
- * that matters (challenge 0.843 against 0.845 with ensemble-h8). --hard prints those records of
- * train and of valid instead of fitting: the pipelines' LN_HARD trains classifiers on them.
- *
  * Output: a table on stdout (set, model, n, accuracy, MCC, ROC-AUC, log-loss) for valid and each
- * SET: the baseline, and with --stack the input classifier alone (stacked_input) and the hybrid.
- * With -o PREFIX, for each of those sets and of baseline and hybrid, PREFIX.MODEL.SET.tsv
- * (predictions as clspredict writes them), PREFIX.MODEL.SET.metrics and PREFIX.MODEL.SET.roc
- * (clspredict's --metrics and --roc files), and PREFIX.weights.tsv (each feature's mean, sd
- * and weight, the bias, lambda, and the hybrid's three weights) or, with --boost,
- * PREFIX.trees.tsv (each feature the trees split on, its splits and summed gain, the depth and
- * number of trees, the hybrid's weights): each value in the file's last column. */
+ * SET. With -o PREFIX, for each of those sets, PREFIX.baseline.SET.tsv (predictions as
+ * clspredict writes them), PREFIX.baseline.SET.metrics and PREFIX.baseline.SET.roc (clspredict's
+ * --metrics and --roc files), and PREFIX.weights.tsv (each feature's mean, sd and weight, the
+ * bias and lambda: each value in the file's last column). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -96,17 +74,10 @@ void openblas_set_num_threads(int);
 /* Features: the offset of each group's first in x[] (group_first), in the order of group_names */
 enum { F_COVERAGE = 0, F_ORF = 3, F_FICKETT = 5, F_HEXAMER = 13, F_KMER = 14, F_CODON = 98, F_SEGMENT = 162, F_KMER4 = 165, F_START = 421, NF = 423 };
 enum { N_HEX = 4096 };
-/* The stack's 3 weights fit on the validation set's few hundred records: a light penalty only
- * keeps them finite when valid is separable. */
-#define STACK_LAMBDA 1.0
 
 typedef struct {
-	const char *pos, *neg, *out, *dir, *stack;
+	const char *pos, *neg, *out, *dir;
 	int features_only;
-	int hard_only;  /* --hard */
-	int balance; /* --balance-orf */
-	int boost;   /* --boost */
-	int stack_hard; /* --stack-hard */
 	unsigned groups; /* -g: bit i set = feature group i used (group_names) */
 	char **sets;
 	int n_sets;
@@ -151,22 +122,9 @@ static void usage(FILE *fp)
 		"POS).\n\n"
 		"      --pos NAME      file prefix and label of the positive class [mRNA]\n"
 		"      --neg NAME      file prefix and label of the negative class [lncRNA]\n"
-		"      --stack PREFIX  also a hybrid: the baseline and the classifier whose predictions\n"
-		"                      (clspredict's) of each set are PREFIX.NAME.tsv, joined by a logistic\n"
-		"                      regression on their two logits fit on the validation set\n"
-		"      --stack-hard    fit that regression on valid's challenge-like records only: the\n"
-		"                      quarter of its POS records whose longest ORF covers the smallest\n"
-		"                      fraction of the transcript, the quarter of its NEG records with\n"
-		"                      the longest ORFs\n"
-		"  -o PREFIX           also write PREFIX.MODEL.SET.tsv (predictions), .metrics and .roc\n"
-		"                      (as clspredict --metrics, --roc) for valid and each SET, MODEL\n"
-		"                      baseline (and hybrid), and PREFIX.weights.tsv (the weights) or\n"
-		"                      PREFIX.trees.tsv (--boost: the features split on, with their gain)\n"
-		"      --boost         gradient-boosted trees instead of the regression (depth 1-4 and the\n"
-		"                      number of trees chosen on the validation log-loss)\n"
-		"      --balance-orf   weigh the training records so that the longest ORF's length\n"
-		"                      alone tells nothing of the class (within half-octave bins of its\n"
-		"                      length the larger class weighs as much as the smaller)\n"
+		"  -o PREFIX           also write PREFIX.baseline.SET.tsv (predictions), .metrics and\n"
+		"                      .roc (as clspredict --metrics, --roc) for valid and each SET, and\n"
+		"                      PREFIX.weights.tsv (the weights)\n"
 		"  -g LIST             feature groups to use, comma-separated, of coverage (transcript\n"
 		"                      length, ORF coverage and start), orf (ORF length, stop), fickett,\n"
 		"                      hexamer, kmer (1- to 3-mers), codon, segment (best coding\n"
@@ -175,8 +133,6 @@ static void usage(FILE *fp)
 		"      --features      print every record's features instead of fitting: set, name,\n"
 		"                      label, length, ORF bases, then one column per feature, before\n"
 		"                      standardising\n"
-		"      --hard          print the challenge-like records of train and of valid instead\n"
-		"                      of fitting (those --stack-hard picks in valid), \"SET<TAB>NAME\" a line\n"
 		"  -q                  quiet: errors only on stderr\n"
 		"  -h, --help          this help;  --version  print the version\n",
 		PROG);
@@ -470,7 +426,7 @@ static void all_features(set_t *sets, int n_sets)
 
 /* ---- logistic regression ------------------------------------------------------------------ */
 
-/* A model's weights: d - 1 features, then the bias (the baseline: d = NF + 1; the stack: 3). */
+/* The model's weights: NF features, then the bias. */
 enum { D = NF + 1 };
 
 typedef struct {
@@ -493,13 +449,12 @@ static double sigmoid(double z) { return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (
 /* -ln P(y | z), stable for large |z| */
 static double nll(double z, int y) { return y ? log1p(exp(-fabs(z))) + fmax(-z, 0) : log1p(exp(-fabs(z))) + fmax(z, 0); }
 
-/* The penalised log-loss of weights w; sw: each record's weight in the sum (NULL: 1 each). */
-static double objective(const double *X, const int *y, const double *sw, size_t n, int d, const double *w, double lambda,
-			double *z)
+/* The penalised log-loss of weights w. */
+static double objective(const double *X, const int *y, size_t n, int d, const double *w, double lambda, double *z)
 {
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, d, 1.0, X, d, w, 1, 0.0, z, 1);
 	double f = 0;
-	for (size_t i = 0; i < n; i++) f += (sw ? sw[i] : 1) * nll(z[i], y[i]);
+	for (size_t i = 0; i < n; i++) f += nll(z[i], y[i]);
 	for (int j = 0; j < d - 1; j++) f += 0.5 * lambda * w[j] * w[j];
 	return f;
 }
@@ -535,20 +490,19 @@ static int chol_solve(double *A, double *b, int d)
 
 /* Fits w (d) to the rows of X (n, d) from zero: Newton steps, halved until the objective does
  * not rise. */
-static void fit(double *w, const double *X, const int *y, const double *sw, size_t n, int d, double lambda)
+static void fit(double *w, const double *X, const int *y, size_t n, int d, double lambda)
 {
 	double *z = malloc(n * sizeof *z), *Xs = malloc(n * d * sizeof *Xs), *H = malloc(d * d * sizeof *H);
 	double *g = malloc(d * sizeof *g), *w1 = malloc(d * sizeof *w1);
 	if (!z || !Xs || !H || !g || !w1) fl_die("out of memory");
 	memset(w, 0, d * sizeof *w);
-	double f = objective(X, y, sw, n, d, w, lambda, z);
+	double f = objective(X, y, n, d, w, lambda, z);
 	for (int it = 0; it < 100; it++) {
-		/* gradient X^T A (p - y) + lambda w; Hessian X^T S X + lambda I, S = A diag(p (1 - p)),
-		 * A = diag(sw) */
+		/* gradient X^T (p - y) + lambda w; Hessian X^T S X + lambda I, S = diag(p (1 - p)) */
 		for (int j = 0; j < d; j++) g[j] = j < d - 1 ? lambda * w[j] : 0;
 		for (size_t i = 0; i < n; i++) {
-			double a = sw ? sw[i] : 1, p = sigmoid(z[i]), s = sqrt(a * p * (1 - p));
-			cblas_daxpy(d, a * (p - y[i]), X + i * d, 1, g, 1);
+			double p = sigmoid(z[i]), s = sqrt(p * (1 - p));
+			cblas_daxpy(d, p - y[i], X + i * d, 1, g, 1);
 			for (int j = 0; j < d; j++) Xs[i * d + j] = s * X[i * d + j];
 		}
 		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)n, 1.0, Xs, d, 0.0, H, d);
@@ -557,7 +511,7 @@ static void fit(double *w, const double *X, const int *y, const double *sw, size
 		double step = 1, f1 = f, dmax = 0;
 		for (int k = 0; k < 40; k++, step /= 2) {
 			for (int j = 0; j < d; j++) w1[j] = w[j] - step * g[j];
-			f1 = objective(X, y, sw, n, d, w1, lambda, z);
+			f1 = objective(X, y, n, d, w1, lambda, z);
 			if (f1 <= f) break;
 		}
 		for (int j = 0; j < d; j++) dmax = fmax(dmax, fabs(w1[j] - w[j]));
@@ -569,275 +523,6 @@ static void fit(double *w, const double *X, const int *y, const double *sw, size
 	free(z), free(Xs), free(H), free(g), free(w1);
 }
 
-/* --balance-orf: weights that make the longest ORF's length tell nothing of the class in
- * training. Records are binned by half octaves of ORF bases + 1; in each bin the larger class
- * is weighed down to the smaller one's count (weight n_other / n_own, at most 1), so a bin
- * that holds one class only weighs 0. The regression then learns what tells the classes apart
- * at the same ORF length, as on the challenge set, where the mRNAs' ORFs are short. */
-enum { N_ORF_BINS = 64 };
-static double *orf_balance_weights(const set_t *tr)
-{
-	double n[N_ORF_BINS][2] = {{0}}, sum = 0;
-	double *sw = malloc(tr->n * sizeof *sw);
-	int *bin = malloc(tr->n * sizeof *bin);
-	if (!sw || !bin) fl_die("out of memory");
-	for (size_t i = 0; i < tr->n; i++) {
-		int b = (int)floor(2 * log2((double)tr->r[i].orf_len + 1));
-		bin[i] = b < N_ORF_BINS ? b : N_ORF_BINS - 1;
-		n[bin[i]][tr->r[i].y]++;
-	}
-	for (size_t i = 0; i < tr->n; i++) {
-		int y = tr->r[i].y;
-		sw[i] = fmin(1.0, n[bin[i]][!y] / n[bin[i]][y]);
-		sum += sw[i];
-	}
-	if (!(sum > 0)) fl_die("--balance-orf: no ORF length holds training records of both classes");
-	fl_info("--balance-orf: the training records weigh %.1f in all (of %zu)", sum, tr->n);
-	free(bin);
-	return sw;
-}
-
-/* ---- gradient-boosted trees (--boost) ----------------------------------------------------- */
-
-/* A tree of depth at most BOOST_DEPTH_MAX in heap order: node k sends x to 2k + 1 when
- * x[feat] <= thr, else to 2k + 2; a node that found no split (feat -1) sends everything to
- * 2k + 1. Leaves are numbered from 0 at the bottom level. */
-enum { BOOST_DEPTH_MAX = 4, BOOST_NODES = (1 << BOOST_DEPTH_MAX) - 1, BOOST_BINS = 64 };
-enum { BOOST_ROUNDS = 4000, BOOST_PATIENCE = 300 };
-#define BOOST_ETA 0.05     /* shrinkage of each tree */
-#define BOOST_LAMBDA 1.0   /* L2 penalty on a leaf's value */
-#define BOOST_MIN_HESS 1.0 /* least summed p (1 - p) in a child */
-
-typedef struct {
-	int feat[BOOST_NODES];
-	double thr[BOOST_NODES], gain[BOOST_NODES];
-	double leaf[1 << BOOST_DEPTH_MAX];
-} tree_t;
-
-typedef struct {
-	int depth, n_trees;
-	double base; /* the training set's prior logit */
-	tree_t *t;
-} boost_t;
-
-static int tree_leaf(const tree_t *t, int depth, const double *x)
-{
-	int k = 0;
-	for (int d = 0; d < depth; d++) k = 2 * k + 1 + (t->feat[k] >= 0 && x[t->feat[k]] > t->thr[k]);
-	return k - ((1 << depth) - 1);
-}
-
-static void boost_logits(const boost_t *b, const set_t *s, double *z)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		z[i] = b->base;
-		for (int k = 0; k < b->n_trees; k++) z[i] += b->t[k].leaf[tree_leaf(&b->t[k], b->depth, s->r[i].x)];
-	}
-}
-
-/* The training records' features as bins: for each used feature (feats, nf of them) up to
- * BOOST_BINS - 1 cuts at its quantiles (distinct values; x <= cut goes left), and each
- * record's bin, the number of cuts below its value (bins[i * nf + a]). */
-typedef struct {
-	int nf, feats[NF], ncut[NF];
-	double cut[NF][BOOST_BINS - 1];
-	uint8_t *bins;
-} binned_t;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static void bin_features(binned_t *bd, const set_t *tr, unsigned groups)
-{
-	double *v = malloc(tr->n * sizeof *v);
-	if (!v || !(bd->bins = malloc(tr->n * NF))) fl_die("out of memory");
-	bd->nf = 0;
-	for (int j = 0; j < NF; j++) {
-		if (!(groups >> feature_group(j) & 1)) continue;
-		for (size_t i = 0; i < tr->n; i++) v[i] = tr->r[i].x[j];
-		qsort(v, tr->n, sizeof *v, cmp_double);
-		int a = bd->nf, nc = 0;
-		for (int q = 1; q < BOOST_BINS; q++) {
-			double c = v[(size_t)q * (tr->n - 1) / BOOST_BINS];
-			if (c < v[tr->n - 1] && (nc == 0 || c > bd->cut[a][nc - 1])) bd->cut[a][nc++] = c;
-		}
-		if (!nc) continue; /* constant: no split */
-		bd->feats[a] = j, bd->ncut[a] = nc, bd->nf++;
-	}
-	for (size_t i = 0; i < tr->n; i++)
-		for (int a = 0; a < bd->nf; a++) {
-			double x = tr->r[i].x[bd->feats[a]];
-			int b = 0;
-			while (b < bd->ncut[a] && bd->cut[a][b] < x) b++;
-			bd->bins[i * bd->nf + a] = (uint8_t)b;
-		}
-	free(v);
-}
-
-/* One tree of the given depth fit to gradients g and Hessians h (n) of the training records,
- * split by split gain (second order, leaf penalty BOOST_LAMBDA); leaf[i] (n) gets each record's
- * leaf. hist: scratch of (1 << (depth - 1)) * nf * BOOST_BINS * 2. */
-static void grow_tree(tree_t *t, int depth, const binned_t *bd, const double *g, const double *h, size_t n, int *leaf,
-		      double *hist)
-{
-	int nf = bd->nf;
-	memset(leaf, 0, n * sizeof *leaf);
-	for (int d = 0; d < depth; d++) {
-		int nodes = 1 << d, first = nodes - 1, split_bin[1 << (BOOST_DEPTH_MAX - 1)];
-		memset(hist, 0, (size_t)nodes * nf * BOOST_BINS * 2 * sizeof *hist);
-		for (size_t i = 0; i < n; i++) {
-			double *hn = hist + (size_t)leaf[i] * nf * BOOST_BINS * 2;
-			const uint8_t *bi = bd->bins + i * nf;
-			for (int a = 0; a < nf; a++) {
-				double *c = hn + (a * BOOST_BINS + bi[a]) * 2;
-				c[0] += g[i], c[1] += h[i];
-			}
-		}
-		for (int k = 0; k < nodes; k++) {
-			const double *hn = hist + (size_t)k * nf * BOOST_BINS * 2;
-			double G = 0, H = 0, best = 1e-9;
-			for (int b = 0; b < BOOST_BINS; b++) G += hn[2 * b], H += hn[2 * b + 1];
-			double parent = G * G / (H + BOOST_LAMBDA);
-			t->feat[first + k] = -1, t->thr[first + k] = 0, t->gain[first + k] = 0;
-			for (int a = 0; a < nf; a++) {
-				double GL = 0, HL = 0;
-				for (int b = 0; b < bd->ncut[a]; b++) {
-					GL += hn[(a * BOOST_BINS + b) * 2], HL += hn[(a * BOOST_BINS + b) * 2 + 1];
-					double GR = G - GL, HR = H - HL;
-					if (HL < BOOST_MIN_HESS || HR < BOOST_MIN_HESS) continue;
-					double gain = GL * GL / (HL + BOOST_LAMBDA) + GR * GR / (HR + BOOST_LAMBDA) - parent;
-					if (gain > best) {
-						best = gain, split_bin[k] = b;
-						t->feat[first + k] = a, t->thr[first + k] = bd->cut[a][b], t->gain[first + k] = gain;
-					}
-				}
-			}
-		}
-		for (size_t i = 0; i < n; i++) {
-			int k = leaf[i], a = t->feat[first + k];
-			leaf[i] = 2 * k + (a >= 0 && bd->bins[i * nf + a] > split_bin[k]);
-		}
-	}
-	/* leaf values: a Newton step each, shrunk by BOOST_ETA; the features by their index in x */
-	double G[1 << BOOST_DEPTH_MAX] = {0}, H[1 << BOOST_DEPTH_MAX] = {0};
-	for (size_t i = 0; i < n; i++) G[leaf[i]] += g[i], H[leaf[i]] += h[i];
-	for (int l = 0; l < 1 << depth; l++) t->leaf[l] = -BOOST_ETA * G[l] / (H[l] + BOOST_LAMBDA);
-	for (int k = 0; k < (1 << depth) - 1; k++)
-		if (t->feat[k] >= 0) t->feat[k] = bd->feats[t->feat[k]];
-}
-
-/* Boosting on the log-loss from the prior logit, for depth 1..BOOST_DEPTH_MAX: trees are added
- * until the validation log-loss has not fallen for BOOST_PATIENCE rounds (at most BOOST_ROUNDS);
- * the depth and number of trees with the lowest validation log-loss are kept. */
-static boost_t boost_fit(const set_t *tr, const set_t *va, const double *sw, unsigned groups)
-{
-	binned_t *bd = malloc(sizeof *bd);
-	if (!bd) fl_die("out of memory");
-	bin_features(bd, tr, groups);
-	size_t n = tr->n;
-	double *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g), *h = malloc(n * sizeof *h);
-	double *fv = malloc(va->n * sizeof *fv);
-	/* (no feature varies: the trees cannot split, and the model is the prior) */
-	double *hist = malloc((size_t)(1 << (BOOST_DEPTH_MAX - 1)) * (bd->nf ? bd->nf : 1) * BOOST_BINS * 2 * sizeof *hist);
-	int *leaf = malloc(n * sizeof *leaf);
-	boost_t best = {0}, cur = {0};
-	if (!f || !g || !h || !fv || !hist || !leaf || !(cur.t = malloc(BOOST_ROUNDS * sizeof *cur.t)))
-		fl_die("out of memory");
-	double npos = 0, nall = 0, best_ll = INFINITY;
-	for (size_t i = 0; i < n; i++) npos += (sw ? sw[i] : 1) * tr->r[i].y, nall += sw ? sw[i] : 1;
-	cur.base = log((npos + 1) / (nall - npos + 1));
-	for (int depth = 1; depth <= BOOST_DEPTH_MAX; depth++) {
-		double ll_d = INFINITY;
-		int at = 0;
-		cur.depth = depth;
-		for (size_t i = 0; i < n; i++) f[i] = cur.base;
-		for (size_t i = 0; i < va->n; i++) fv[i] = cur.base;
-		for (int k = 0; k < BOOST_ROUNDS && k - at < BOOST_PATIENCE; k++) {
-			for (size_t i = 0; i < n; i++) {
-				double p = sigmoid(f[i]), a = sw ? sw[i] : 1;
-				g[i] = a * (p - tr->r[i].y), h[i] = a * fmax(p * (1 - p), 1e-12);
-			}
-			tree_t *t = &cur.t[k];
-			grow_tree(t, depth, bd, g, h, n, leaf, hist);
-			for (size_t i = 0; i < n; i++) f[i] += t->leaf[leaf[i]];
-			double ll = 0;
-			for (size_t i = 0; i < va->n; i++) {
-				fv[i] += t->leaf[tree_leaf(t, depth, va->r[i].x)];
-				ll += nll(fv[i], va->r[i].y) / (double)va->n;
-			}
-			if (ll < ll_d) ll_d = ll, at = k + 1;
-		}
-		fl_info("boosting depth %d: valid log-loss %.4f with %d trees", depth, ll_d, at);
-		if (ll_d < best_ll) {
-			best_ll = ll_d;
-			free(best.t);
-			best = cur, best.n_trees = at;
-			if (!(cur.t = malloc(BOOST_ROUNDS * sizeof *cur.t))) fl_die("out of memory");
-		}
-	}
-	fl_info("kept depth %d, %d trees (valid log-loss %.4f)", best.depth, best.n_trees, best_ll);
-	free(bd->bins), free(bd), free(f), free(g), free(h), free(fv), free(hist), free(leaf), free(cur.t);
-	return best;
-}
-
-/* The trees' summary, PREFIX.trees.tsv: each feature that a kept tree splits on, with its
- * number of splits and their summed gain (largest first), then the depth and number of trees */
-static void boost_text(fl_sbuf *b, const boost_t *bo)
-{
-	double gain[NF] = {0};
-	int splits[NF] = {0}, order[NF], n = 0;
-	char buf[16];
-	for (int k = 0; k < bo->n_trees; k++)
-		for (int m = 0; m < (1 << bo->depth) - 1; m++)
-			if (bo->t[k].feat[m] >= 0) gain[bo->t[k].feat[m]] += bo->t[k].gain[m], splits[bo->t[k].feat[m]]++;
-	for (int j = 0; j < NF; j++)
-		if (splits[j]) order[n++] = j;
-	for (int i = 1; i < n; i++) /* insertion sort by gain, largest first */
-		for (int k = i; k > 0 && gain[order[k]] > gain[order[k - 1]]; k--) {
-			int t = order[k];
-			order[k] = order[k - 1], order[k - 1] = t;
-		}
-	fl_sb_printf(b, "feature\tsplits\tgain\n");
-	for (int i = 0; i < n; i++) fl_sb_printf(b, "%s\t%d\t%.6g\n", feature_name(order[i], buf), splits[order[i]], gain[order[i]]);
-	fl_sb_printf(b, "depth\t\t%d\ntrees\t\t%d\n", bo->depth, bo->n_trees);
-}
-
-/* --stack-hard: weights (s->n) that keep the records of s that the challenge set's rule
- * (SOURCES.md) would pick, 1 each, the others 0: the quarter of the positives whose longest
- * ORF covers the smallest fraction of the transcript, and the quarter of the negatives with
- * the longest ORFs (ties: the earlier record). */
-typedef struct {
-	double key; /* smaller: picked first */
-	size_t i;
-} ranked_t;
-static int cmp_ranked(const void *a, const void *b)
-{
-	const ranked_t *x = a, *y = b;
-	return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->i > y->i) - (x->i < y->i);
-}
-static double *challenge_like(const set_t *s)
-{
-	double *w = calloc(s->n, sizeof *w);
-	ranked_t *rk = malloc(s->n * sizeof *rk);
-	if (!w || !rk) fl_die("out of memory");
-	for (int y = 0; y <= 1; y++) {
-		size_t n = 0;
-		for (size_t i = 0; i < s->n; i++) {
-			const rec_t *r = &s->r[i];
-			if (r->y != y) continue;
-			rk[n].key = y ? (double)r->orf_len / (double)r->len : -(double)r->orf_len, rk[n++].i = i;
-		}
-		qsort(rk, n, sizeof *rk, cmp_ranked);
-		for (size_t k = 0; k < (n + 3) / 4; k++) w[rk[k].i] = 1;
-		fl_info("challenge-like: %zu of %s's %zu %s", (n + 3) / 4, s->name, n, y ? "positives" : "negatives");
-	}
-	free(rk);
-	return w;
-}
-
 /* ---- scoring ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -845,14 +530,9 @@ typedef struct {
 	double logloss;
 } score_t;
 
-/* The baseline's logits z (s->n) of the records of s: the trees bo's, or (bo NULL) the
- * regression's with weights w. */
-static void baseline_logits(const boost_t *bo, const set_t *s, const scaler_t *sc, const double *w, double *z)
+/* The baseline's logits z (s->n) of the records of s: the regression's with weights w. */
+static void baseline_logits(const set_t *s, const scaler_t *sc, const double *w, double *z)
 {
-	if (bo) {
-		boost_logits(bo, s, z);
-		return;
-	}
 	double *X = design(s, sc);
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)s->n, D, 1.0, X, D, w, 1, 0.0, z, 1);
 	free(X);
@@ -873,45 +553,6 @@ static score_t score_logits(const set_t *s, const double *z, double *p)
 	if (gu_binary_metrics_compute(&r.bm, p, pred, y, s->n) < 0) fl_die("%s: metrics: %s", s->name, gu_errmsg());
 	free(y), free(pred);
 	return r;
-}
-
-/* The logits of P(POS) in a clspredict predictions file (name, predicted, p_CLASS...) of the
- * records of s, which it must list in the same order. P is clipped to [1e-6, 1 - 1e-6]. */
-static void read_logits(const char *path, const set_t *s, const char *pos, double *z)
-{
-	FILE *fp = fopen(path, "r");
-	if (!fp) fl_die("%s: cannot open: %s", path, strerror(errno));
-	char *line = NULL, *col;
-	size_t cap = 0, i = 0;
-	int pcol = -1;
-	ssize_t len;
-	for (long ln = 1; (len = getline(&line, &cap, fp)) > 0; ln++) {
-		if (line[len - 1] == '\n') line[--len] = 0;
-		char *save = NULL, *name = NULL;
-		int c = 0;
-		double v = NAN;
-		for (col = strtok_r(line, "\t", &save); col; col = strtok_r(NULL, "\t", &save), c++) {
-			if (ln == 1 && strncmp(col, "p_", 2) == 0 && strcmp(col + 2, pos) == 0) pcol = c;
-			if (ln > 1 && c == 0) name = col;
-			if (ln > 1 && c == pcol) v = strtod(col, NULL);
-		}
-		if (ln == 1) {
-			if (pcol < 0) fl_die("%s: no column p_%s (clspredict's predictions needed)", path, pos);
-			continue;
-		}
-		if (i == s->n) fl_die("%s: more records than the %zu of %s", path, s->n, s->name);
-		if (!name || strcmp(name, s->r[i].name) != 0)
-			fl_die("%s: line %ld is record %s, but %s has %s there (the predictions must list the set's "
-			       "records in the order of its files, %s's first)", path, ln, name ? name : "(none)", s->name,
-			       s->r[i].name, pos);
-		if (!(v >= 0 && v <= 1)) fl_die("%s: line %ld: p_%s is not a probability", path, ln, pos);
-		v = fmin(fmax(v, 1e-6), 1 - 1e-6);
-		z[i++] = log(v / (1 - v));
-	}
-	if (ferror(fp)) fl_die("%s: read error", path);
-	if (i < s->n) fl_die("%s: %zu records, but %s has %zu", path, i, s->name, s->n);
-	free(line);
-	fclose(fp);
 }
 
 /* Writes b (emptied) to the file named by fmt, atomically. */
@@ -971,199 +612,149 @@ static void print_features(const set_t *sets, int n_sets)
 		}
 }
 
-/* --hard: train's and valid's challenge-like records (challenge_like), a "set<TAB>name" line each */
-static void print_hard(const set_t *sets, int n_sets)
+static void parse_options(opts_t *o, int argc, char **argv)
 {
-	for (int k = 0; k < n_sets; k++) {
-		double *w = challenge_like(&sets[k]);
-		for (size_t i = 0; i < sets[k].n; i++)
-			if (w[i] > 0) printf("%s\t%s\n", sets[k].name, sets[k].r[i].name);
-		free(w);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	opts_t o = {.pos = "mRNA", .neg = "lncRNA", .groups = DEFAULT_GROUPS};
 	static const struct option lopts[] = {{"pos", required_argument, 0, 1},	 {"neg", required_argument, 0, 2},
-					      {"features", no_argument, 0, 3},	 {"stack", required_argument, 0, 5},
-					      {"groups", required_argument, 0, 'g'},
-					      {"balance-orf", no_argument, 0, 6},
-					      {"boost", no_argument, 0, 7},
-					      {"stack-hard", no_argument, 0, 8},
-					      {"hard", no_argument, 0, 9},
-					      {"help", no_argument, 0, 'h'},
-					      {"version", no_argument, 0, 4},	 {0, 0, 0, 0}};
-	fl_init(PROG, argc, argv);
-	hts_set_log_level(HTS_LOG_OFF); /* our messages name the file */
-	openblas_set_num_threads(1);   /* small products: threads would only wait on each other */
+					      {"features", no_argument, 0, 3},	 {"groups", required_argument, 0, 'g'},
+					      {"help", no_argument, 0, 'h'},	 {"version", no_argument, 0, 4},
+					      {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "g:o:qh", lopts, NULL)) != -1) {
 		switch (c) {
-		case 1: o.pos = optarg; break;
-		case 2: o.neg = optarg; break;
-		case 3: o.features_only = 1; break;
-		case 5: o.stack = optarg; break;
-		case 6: o.balance = 1; break;
-		case 7: o.boost = 1; break;
-		case 8: o.stack_hard = 1; break;
-		case 9: o.hard_only = 1; break;
-		case 'g': o.groups = parse_groups(optarg); break;
-		case 'o': o.out = optarg; break;
+		case 1: o->pos = optarg; break;
+		case 2: o->neg = optarg; break;
+		case 3: o->features_only = 1; break;
+		case 'g': o->groups = parse_groups(optarg); break;
+		case 'o': o->out = optarg; break;
 		case 'q': fl_quiet = 1; break;
-		case 'h': usage(stdout); fl_close_stdout(); return 0;
-		case 4: printf("%s %s\n", PROG, GU_VERSION); fl_close_stdout(); return 0;
+		case 'h': usage(stdout); fl_close_stdout(); exit(0);
+		case 4: printf("%s %s\n", PROG, GU_VERSION); fl_close_stdout(); exit(0);
 		default: fl_bad_option(argv);
 		}
 	}
 	if (optind >= argc) fl_usage_error("no data folder given (DIR)");
-	if (o.stack_hard && !o.stack) fl_usage_error("--stack-hard needs --stack");
-	if (o.hard_only && o.features_only) fl_usage_error("--hard and --features: give one");
-	if (strcmp(o.pos, o.neg) == 0) fl_usage_error("--pos and --neg name the same class '%s'", o.pos);
-	o.dir = argv[optind];
-	o.sets = argv + optind + 1;
-	o.n_sets = argc - optind - 1;
-	for (int k = 0; k < o.n_sets; k++)
-		if (strcmp(o.sets[k], "train") == 0 || strcmp(o.sets[k], "valid") == 0)
-			fl_usage_error("SET '%s': train and valid are always read; name the other sets", o.sets[k]);
+	if (strcmp(o->pos, o->neg) == 0) fl_usage_error("--pos and --neg name the same class '%s'", o->pos);
+	o->dir = argv[optind];
+	o->sets = argv + optind + 1;
+	o->n_sets = argc - optind - 1;
+	for (int k = 0; k < o->n_sets; k++)
+		if (strcmp(o->sets[k], "train") == 0 || strcmp(o->sets[k], "valid") == 0)
+			fl_usage_error("SET '%s': train and valid are always read; name the other sets", o->sets[k]);
+}
 
-	init_base_code();
-	int ns = o.n_sets + 2;
+/* train, valid and the named sets (ns of them), with every record's features; the features of
+ * a group left out are 0 for every record (standardised, they stay 0) */
+static set_t *load_sets(const opts_t *o, int ns)
+{
 	set_t *sets = calloc((size_t)ns, sizeof *sets);
 	if (!sets) fl_die("out of memory");
 	for (int k = 0; k < ns; k++) {
-		load_set(&sets[k], &o, k == 0 ? "train" : k == 1 ? "valid" : o.sets[k - 2]);
+		load_set(&sets[k], o, k == 0 ? "train" : k == 1 ? "valid" : o->sets[k - 2]);
 		size_t npos = 0;
 		for (size_t i = 0; i < sets[k].n; i++) npos += (size_t)sets[k].r[i].y;
-		fl_info("%s: %zu %s, %zu %s", sets[k].name, npos, o.pos, sets[k].n - npos, o.neg);
+		fl_info("%s: %zu %s, %zu %s", sets[k].name, npos, o->pos, sets[k].n - npos, o->neg);
 	}
 	all_features(sets, ns);
-	/* a group left out: its features are 0 for every record (standardised, they stay 0) */
 	for (int k = 0; k < ns; k++)
 		for (size_t i = 0; i < sets[k].n; i++)
 			for (int j = 0; j < NF; j++)
-				if (!(o.groups >> feature_group(j) & 1)) sets[k].r[i].x[j] = 0;
-	if (o.groups != DEFAULT_GROUPS) {
+				if (!(o->groups >> feature_group(j) & 1)) sets[k].r[i].x[j] = 0;
+	if (o->groups != DEFAULT_GROUPS) {
 		char list[64] = "";
 		for (int i = 0; i < N_GROUPS; i++)
-			if (o.groups >> i & 1) strcat(strcat(list, *list ? "," : ""), group_names[i]);
+			if (o->groups >> i & 1) strcat(strcat(list, *list ? "," : ""), group_names[i]);
 		fl_info("feature groups: %s", list);
 	}
-	if (o.features_only) {
-		print_features(sets, ns);
-		fl_close_stdout();
-		return 0;
-	}
-	if (o.hard_only) {
-		print_hard(sets, 2);
-		fl_close_stdout();
-		return 0;
-	}
+	return sets;
+}
 
-	scaler_t sc;
-	const set_t *tr = &sets[0];
+/* Each feature's training mean and standard deviation. */
+static void fit_scaler(scaler_t *sc, const set_t *tr)
+{
 	for (int j = 0; j < NF; j++) {
 		double m = 0, v = 0;
 		for (size_t i = 0; i < tr->n; i++) m += tr->r[i].x[j];
 		m /= (double)tr->n;
 		for (size_t i = 0; i < tr->n; i++) v += (tr->r[i].x[j] - m) * (tr->r[i].x[j] - m);
 		v = tr->n > 1 ? sqrt(v / (double)(tr->n - 1)) : 0;
-		sc.mean[j] = m, sc.sd[j] = v > 1e-12 ? v : 1; /* a constant feature stays 0 */
+		sc->mean[j] = m, sc->sd[j] = v > 1e-12 ? v : 1; /* a constant feature stays 0 */
 	}
-	double w[D], best_w[D] = {0}, best_lambda = 0, best_ll = INFINITY;
+}
+
+/* The regression fit on tr with the penalty of lowest log-loss on va: its weights best_w (D),
+ * and that penalty returned. */
+static double fit_best_lambda(double *best_w, const set_t *tr, const set_t *va, const scaler_t *sc)
+{
+	double w[D], best_lambda = 0, best_ll = INFINITY;
 	int *y = malloc(tr->n * sizeof *y);
-	double *zb[ns], *p = NULL;
-	for (int k = 1; k < ns; k++)
-		if (!(zb[k] = malloc(sets[k].n * sizeof **zb))) fl_die("out of memory");
-	size_t pmax = 0;
-	for (int k = 0; k < ns; k++) pmax = sets[k].n > pmax ? sets[k].n : pmax;
-	if (!y || !(p = malloc(pmax * sizeof *p))) fl_die("out of memory");
+	double *z = malloc(va->n * sizeof *z), *p = malloc(va->n * sizeof *p);
+	if (!y || !z || !p) fl_die("out of memory");
 	for (size_t i = 0; i < tr->n; i++) y[i] = tr->r[i].y;
-	double *sw = o.balance ? orf_balance_weights(tr) : NULL;
-	/* the model: the trees (--boost), or the regression with the penalty of lowest validation
-	 * log-loss (best_w; trees NULL) */
-	boost_t bo = {0};
-	const boost_t *trees = NULL;
-	if (o.boost) {
-		bo = boost_fit(tr, &sets[1], sw, o.groups);
-		trees = &bo;
-	} else {
-		double *X = design(tr, &sc);
-		for (int j = -4; j <= 8; j++) {
-			double lambda = pow(10, j / 2.0);
-			fit(w, X, y, sw, tr->n, D, lambda);
-			baseline_logits(NULL, &sets[1], &sc, w, zb[1]);
-			score_t v = score_logits(&sets[1], zb[1], p);
-			fl_info("lambda %-8g valid log-loss %.4f, accuracy %.4f", lambda, v.logloss, v.bm.accuracy);
-			if (v.logloss < best_ll) best_ll = v.logloss, best_lambda = lambda, memcpy(best_w, w, sizeof w);
-		}
-		free(X);
-		fl_info("kept lambda %g (valid log-loss %.4f)", best_lambda, best_ll);
+	double *X = design(tr, sc);
+	for (int j = -4; j <= 8; j++) {
+		double lambda = pow(10, j / 2.0);
+		fit(w, X, y, tr->n, D, lambda);
+		baseline_logits(va, sc, w, z);
+		score_t v = score_logits(va, z, p);
+		fl_info("lambda %-8g valid log-loss %.4f, accuracy %.4f", lambda, v.logloss, v.bm.accuracy);
+		if (v.logloss < best_ll) best_ll = v.logloss, best_lambda = lambda, memcpy(best_w, w, sizeof w);
+	}
+	fl_info("kept lambda %g (valid log-loss %.4f)", best_lambda, best_ll);
+	free(X), free(y), free(z), free(p);
+	return best_lambda;
+}
+
+/* PREFIX.weights.tsv: each feature's mean, sd and weight, then the bias and lambda, each value
+ * in the last column */
+static void write_weights(const opts_t *o, const scaler_t *sc, const double *w, double lambda)
+{
+	fl_sbuf b = {0};
+	char buf[16];
+	fl_sb_printf(&b, "feature\tmean\tsd\tweight\n");
+	for (int j = 0; j < NF; j++) fl_sb_printf(&b, "%s\t%.6g\t%.6g\t%.6g\n", feature_name(j, buf), sc->mean[j], sc->sd[j], w[j]);
+	fl_sb_printf(&b, "bias\t\t\t%.6g\nlambda\t\t\t%g\n", w[NF], lambda);
+	write_text(&b, "%s.weights.tsv", o->out);
+	free(b.buf);
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.pos = "mRNA", .neg = "lncRNA", .groups = DEFAULT_GROUPS};
+	fl_init(PROG, argc, argv);
+	hts_set_log_level(HTS_LOG_OFF); /* our messages name the file */
+	openblas_set_num_threads(1);   /* small products: threads would only wait on each other */
+	parse_options(&o, argc, argv);
+	init_base_code();
+	int ns = o.n_sets + 2;
+	set_t *sets = load_sets(&o, ns);
+	if (o.features_only) {
+		print_features(sets, ns);
+		fl_close_stdout();
+		return 0;
 	}
 
+	scaler_t sc;
+	double best_w[D] = {0};
+	fit_scaler(&sc, &sets[0]);
+	double lambda = fit_best_lambda(best_w, &sets[0], &sets[1], &sc);
 	printf("set\tmodel\tn\taccuracy\tmcc\troc_auc\tlog_loss\n");
-	/* the stack: [baseline logit, the other classifier's logit, 1] of valid's records */
-	double ws[3] = {0};
-	double *zu[ns];
-	if (o.stack) {
-		for (int k = 1; k < ns; k++) {
-			char *path;
-			if (asprintf(&path, "%s.%s.tsv", o.stack, sets[k].name) < 0 || !(zu[k] = malloc(sets[k].n * sizeof **zu)))
-				fl_die("out of memory");
-			read_logits(path, &sets[k], o.pos, zu[k]);
-			free(path);
-		}
-		const set_t *v = &sets[1];
-		double *X3 = malloc(v->n * 3 * sizeof *X3);
-		int *yv = malloc(v->n * sizeof *yv);
-		if (!X3 || !yv) fl_die("out of memory");
-		baseline_logits(trees, v, &sc, best_w, zb[1]);
-		for (size_t i = 0; i < v->n; i++) X3[3 * i] = zb[1][i], X3[3 * i + 1] = zu[1][i], X3[3 * i + 2] = 1, yv[i] = v->r[i].y;
-		double *hw = o.stack_hard ? challenge_like(v) : NULL;
-		fit(ws, X3, yv, hw, v->n, 3, STACK_LAMBDA);
-		free(hw);
-		fl_info("stack fit on valid%s: logit = %.4f x baseline + %.4f x %s + %.4f", o.stack_hard ? "'s challenge-like records" : "", ws[0],
-			ws[1], o.stack, ws[2]);
-		free(X3), free(yv);
-	}
 	for (int k = 1; k < ns; k++) {
 		const set_t *st = &sets[k];
-		baseline_logits(trees, st, &sc, best_w, zb[k]);
-		for (int m = 0; m < (o.stack ? 3 : 1); m++) {
-			const char *model = m == 0 ? "baseline" : m == 1 ? "stacked_input" : "hybrid";
-			if (m == 2)
-				for (size_t i = 0; i < st->n; i++) zu[k][i] = ws[0] * zb[k][i] + ws[1] * zu[k][i] + ws[2];
-			const double *z = m == 0 ? zb[k] : zu[k];
-			score_t r = score_logits(st, z, p);
-			print_row(st->name, model, st->n, &r);
-			if (o.out && m != 1) write_set(&o, model, st, p, &r);
-		}
+		double *z = malloc(st->n * sizeof *z), *p = malloc(st->n * sizeof *p);
+		if (!z || !p) fl_die("out of memory");
+		baseline_logits(st, &sc, best_w, z);
+		score_t r = score_logits(st, z, p);
+		print_row(st->name, "baseline", st->n, &r);
+		if (o.out) write_set(&o, "baseline", st, p, &r);
+		free(z), free(p);
 	}
-	if (o.out) {
-		/* the model, then the stack's weights, each value in the last column */
-		fl_sbuf b = {0};
-		const char *cols = trees ? "\t\t" : "\t\t\t";
-		if (trees) boost_text(&b, trees);
-		else {
-			char buf[16];
-			fl_sb_printf(&b, "feature\tmean\tsd\tweight\n");
-			for (int j = 0; j < NF; j++)
-				fl_sb_printf(&b, "%s\t%.6g\t%.6g\t%.6g\n", feature_name(j, buf), sc.mean[j], sc.sd[j], best_w[j]);
-			fl_sb_printf(&b, "bias%s%.6g\nlambda%s%g\n", cols, best_w[NF], cols, best_lambda);
-		}
-		if (o.stack)
-			fl_sb_printf(&b, "hybrid_baseline%s%.6g\nhybrid_stacked_input%s%.6g\nhybrid_bias%s%.6g\n", cols, ws[0],
-				     cols, ws[1], cols, ws[2]);
-		write_text(&b, "%s.%s.tsv", o.out, trees ? "trees" : "weights");
-		free(b.buf);
-	}
+	if (o.out) write_weights(&o, &sc, best_w, lambda);
 	fl_close_stdout();
 	for (int k = 0; k < ns; k++) {
 		for (size_t i = 0; i < sets[k].n; i++) free(sets[k].r[i].name), free(sets[k].r[i].seq);
 		free(sets[k].r);
 	}
-	for (int k = 1; k < ns; k++) free(zb[k]), free(o.stack ? zu[k] : NULL);
-	free(sets), free(y), free(p), free(sw), free(bo.t);
+	free(sets);
 	fl_summary();
 	return 0;
 }
