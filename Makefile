@@ -83,7 +83,7 @@ cli: all
 
 demo: deps
 	$(MAKE) all
-	$(MAKE) -C pipelines -j2 demo
+	$(MAKE) --no-print-directory -C pipelines -j2 demo
 
 bench: all
 	sh bench/run.sh
