@@ -36,4 +36,15 @@ for m in k1s1:1.567237 k4s2:1.582327; do
 	got=$("$BIN/fa2kmer" -q -k"$k" -s"$s" "$T/x20.fa" | "$BIN/lmtrain" -q --eval -m "models/human-$t.model" - | tr '\t' '\n' | sed -n 's/^bits_per_base=//p')
 	awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 1e-3 && d > -1e-3) }' || fail "models/human-$t.model: $got bits/base on 20 chrX chunks, want $want"; ok
 done
+# the repository as a newcomer meets it: README at most 10 KB, docs/results.md at most 40 KB,
+# tracked files at most 20 MB, no run outputs; the README's layout names every top-level folder
+# of the tree and nothing that is not there
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+	[ "$(wc -c < README.md)" -le 10240 ] && [ "$(wc -c < docs/results.md)" -le 40960 ] || fail "README.md over 10 KB or docs/results.md over 40 KB"; ok
+	size=$(git ls-files -z | xargs -0 cat 2> /dev/null | wc -c)
+	[ "$size" -le 20971520 ] && [ -z "$(git ls-files pipelines/saved docs/fig docs/results pipelines/out)" ] || fail "tracked files: $size bytes, or run outputs tracked"; ok
+	awk '/^## Layout/ { on = 1 } on && /^```$/ { n++; next } on && n == 1 && /^[^ ]/ { print $1 }' README.md | sort > "$T/layout"
+	git ls-files | awk -F/ 'NF > 1 { print $1 "/" } NF == 1 && $1 == "Makefile"' | sed 's#^.ci/$#.ci/run#' | sort -u > "$T/tree"
+	cmp -s "$T/layout" "$T/tree" || fail "README layout against the tree: $(diff "$T/layout" "$T/tree" | grep '^[<>]' | tr '\n' ' ')"; ok
+fi
 echo "pipeline: $pass passed, 0 failed"
