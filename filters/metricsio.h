@@ -1,5 +1,5 @@
 /* metricsio.h: the text of the files clspredict writes beside its predictions (--metrics,
- * --roc), shared with bench/lncbaseline so that a classical baseline is scored, tabulated and
+ * --roc), shared with baselines/lncbaseline so that a classical baseline is scored, tabulated and
  * plotted by the same keys; and the growing string buffer both build them in. */
 #ifndef GU_METRICSIO_H
 #define GU_METRICSIO_H

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 # torch_lm_noar.py ALPHA BETA LR STEPS [SEED]: a PyTorch replica of the human k1s1 LM of
-# pipelines/Makefile (3 LSTM layers 64/256/256/64, tied decoder, no dropout, fastai's init,
+# pipelines/human.mk (3 LSTM layers 64/256/256/64, tied decoder, no dropout, fastai's init,
 # Adam(0.9, 0.99) with decoupled decay 0.01, constant lr, batch 32 x bptt 70) on the first 12 Mb
 # of chr20 (ACGT only), with AR/TAR weights ALPHA, BETA on the last layer's output. Prints the
 # smoothed cross-entropy and the mean |output| every 100 steps. Made to ask whether lmtrain's
 # plateau at the base frequencies without AR/TAR (--alpha 0 --beta 0) is ours or the model's:
 # 2026-12-03, 600 steps at 5e-3, seeds 1-3: with AR/TAR ce 1.26 at step 600 (|o| 0.05); without,
 # the outputs saturate (|o| 0.5-0.65) and the ce sits at 1.37-1.41 until step 300-500 before it
-# leaves (1.31-1.34 at step 500-600). Needs Debian's python3-torch; DATA as pipelines/Makefile.
+# leaves (1.31-1.34 at step 500-600). Needs Debian's python3-torch; DATA as pipelines/common.mk.
 import gzip, os, sys, torch, torch.nn as nn
 torch.manual_seed(int(sys.argv[5]) if len(sys.argv) > 5 else 1); torch.set_num_threads(1)
 alpha, beta, lr, steps = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
