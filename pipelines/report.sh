@@ -26,7 +26,7 @@ command_of() { # the command line that made a folder's table (command.txt), else
 
 run_line() { # when and where a folder's table was made, and the wall time of its training steps
 	local secs
-	secs=$({ for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
+	secs=$({ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
 		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }')
 	echo "Command: \`$(command_of "$1" "$2")\`"
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the training steps logged $secs min"
@@ -35,7 +35,7 @@ run_line() { # when and where a folder's table was made, and the wall time of it
 
 step_lines() { # one line per LM or classifier log of a folder: steps or epochs, time, validation
 	local f
-	for f in "$1"/lm.*.log.tsv "$1"/tuned*.log.tsv; do
+	for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv; do
 		[ -s "$f" ] || continue
 		echo "- \`$(basename "$f" .log.tsv)\`: $(tail -n 1 "$f" | awk -F'\t' '{ printf "%d steps, %.0f s, last validation loss %s nats/token (%s bits/base)", $1, $10, $5, $8 }')"
 	done
@@ -97,6 +97,7 @@ section_lncrna() {
 	settings_line "$1"
 	echo
 	step_lines "$1"
+	[ ! -s "$1/lm.eval" ] || echo "- the LM it started from, on the whole chrX slice: $(tr '\t' '\n' < "$1/lm.eval" | sed -n 's/^bits_per_base=//p') bits/base"
 }
 
 section_lncrna_ensemble() {
