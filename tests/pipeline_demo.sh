@@ -48,8 +48,9 @@ r=$T/demo/results.tsv
 grep -qx '\[demo\] lmtrain: pre-train an LM on the E. coli genome (1 epoch(s))' "$T/out.txt" \
 	&& grep -q '^\[demo\] clstrain: the same classifier without pre-training (rev strand' "$T/out.txt" \
 	&& ! grep -q '^/[^ ]*/bin/\|^if ! \|^mkdir \|^echo \|^{ ' "$T/out.txt" \
-	&& mk --no-print-directory EC_OUT="$T/v0" "$T/v0/startcodon.test.metrics" > "$T/v0.txt" && ! grep -q 'startcodon.awk >' "$T/v0.txt" \
-	&& mk --no-print-directory EC_OUT="$T/v1" V=1 "$T/v1/startcodon.test.metrics" > "$T/v1.txt" && grep -q 'startcodon.awk >' "$T/v1.txt" \
+	&& make -C pipelines --no-print-directory DATA="$T/data" EC_OUT="$T/v0" "$T/v0/startcodon.test.metrics" > "$T/v0.txt" \
+	&& grep -qx '\[demo\] startcodon.awk: the one-line baseline: a start codon at position 101' "$T/v0.txt" && [ "$(wc -l < "$T/v0.txt")" -eq 1 ] \
+	&& make -C pipelines --no-print-directory DATA="$T/data" EC_OUT="$T/v1" V=1 "$T/v1/startcodon.test.metrics" > "$T/v1.txt" && grep -q 'startcodon.awk >' "$T/v1.txt" \
 	|| fail "the demo's output is not one line a step, or V=1 does not show the recipes: $(grep -n '^/[^ ]*/bin/\|^if ! \|^mkdir \|^echo \|^{ ' "$T/out.txt" | head -n 3)"; ok
 [ "$(wc -l < "$r")" -eq 5 ] || fail "results.tsv should hold a header and 4 rows"; ok
 # the warm restarts ran, validating along the way, and fine-tuning starts from them: a newer
