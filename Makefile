@@ -82,7 +82,7 @@ cli: all
 	sh tests/cli/run.sh
 
 demo: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory -C pipelines -j2 demo
 
 bench: all
