@@ -19,7 +19,7 @@ endif
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:.c=.o)
 # filters/*.c are programs, except these modules they share
-SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/clsdata.c filters/metricsio.c filters/seqfile.c)
+SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/trainer.c filters/clsdata.c filters/metricsio.c filters/seqfile.c)
 COMMON_OBJ = $(SHARED_SRC:.c=.o)
 # kept, though only pattern rules name them (make would delete them as intermediates)
 .SECONDARY: $(COMMON_OBJ)

@@ -14,17 +14,16 @@
 void openblas_set_num_threads(int);
 
 #define STATE_MAGIC 0x53464c47u /* "GLFS" */
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
-/* The trainer's part of a checkpoint (host byte order; little-endian on every supported
- * machine), followed by the carried hidden state h, c of every layer. */
+/* The LM's part of a checkpoint after the trainer's (position, elapsed time: trainer.h), in
+ * host byte order (little-endian on every supported machine), followed by the carried hidden
+ * state h, c of every layer. */
 typedef struct {
 	uint32_t magic, version;
 	int32_t B, T, V, n_layers;
-	int64_t epoch, batch, step;  /* current epoch, next batch in it, steps done */
 	int64_t n_total, n_epochs;   /* schedule length (steps), planned epochs */
 	int64_t sched_fixed;         /* plans made of n_total from the time budget (0-4) */
-	double elapsed;              /* training seconds so far, over all sessions */
 	double smooth, smooth_w;     /* moving average of the training CE (beta 0.98) */
 	double lr, lr_factor;        /* checked on resume */
 	uint64_t epoch_rng[4];       /* shuffle rng at the start of the epoch */
@@ -35,12 +34,12 @@ typedef struct {
 void lmfit_defaults(lmfit_opts *o)
 {
 	memset(o, 0, sizeof *o);
+	tr_defaults(&o->tr);
 	o->B = 64, o->T = 70, o->epochs = 1;
 	o->lr = 5e-3, o->lr_factor = 1;
-	o->div = 25, o->pct_start = 0.3, o->mom0 = 0.8, o->mom1 = 0.7, o->wd = 1e-2;
+	o->wd = 1e-2;
 	o->seed = 1;
 	o->log_every = 50;
-	o->ckpt_minutes = 10;
 }
 
 uint64_t lmfit_mem_available(void)
@@ -100,68 +99,138 @@ void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T
 
 typedef struct {
 	const lmfit_opts *o;
+	trainer tr;             /* loop control: position, budget, signals, checkpoints */
 	gu_model *m;
 	gu_lm *w;
 	gu_opt *opt;
 	state_t st;
 	gu_rng shuffle, drop;
 	FILE *log;
+	/* training corpus and this epoch's order */
+	gu_corpus train;
+	int32_t *S;             /* (N) this epoch's ids */
+	size_t N;
+	uint32_t *perm;         /* (train.n_docs) record order */
+	int64_t nb;             /* batches per epoch */
+	int32_t *x, *y;         /* (T, B) inputs and targets of a batch */
 	/* validation */
+	gu_corpus valid;
 	int32_t *vS;
 	size_t vN;
 	gu_loss vloss;
 	int have_vloss;
-	int32_t *x, *y;
+	/* this step */
+	double lr[GU_MAX_GROUPS], beta1;
+	gu_loss loss;
 	double cur_lr;          /* scheduled lr of the last group at the last step */
+	/* speed and the time budget's plans, this session */
+	double t_rate, t_plan, valid_secs, last_valid_secs, rate;
+	int64_t step_plan, rate_steps;
 } fit_t;
 
-static void write_checkpoint(fit_t *f)
+/* The hidden state h, c of every layer, as a checkpoint and validation carry it. */
+static size_t carried_len(const gu_lm *w)
 {
-	const gu_lm *w = f->w;
-	size_t nstate = 0;
-	for (int l = 0; l < w->L; l++) nstate += 2 * (size_t)w->B * (size_t)w->n[l];
-	size_t len = sizeof f->st + nstate * sizeof(float);
-	unsigned char *blob = malloc(len);
-	if (!blob) fl_die("out of memory");
-	memcpy(f->st.drop_rng, f->drop.s, sizeof f->st.drop_rng);
-	memcpy(blob, &f->st, sizeof f->st);
-	float *p = (float *)(blob + sizeof f->st);
+	size_t n = 0;
+	for (int l = 0; l < w->L; l++) n += 2 * (size_t)w->B * (size_t)w->n[l];
+	return n;
+}
+
+static void carried_save(const gu_lm *w, float *p)
+{
 	for (int l = 0; l < w->L; l++) {
 		size_t n = (size_t)w->B * (size_t)w->n[l];
 		memcpy(p, w->h[l], n * sizeof *p), p += n;
 		memcpy(p, w->c[l], n * sizeof *p), p += n;
 	}
-	if (gu_checkpoint_write(f->o->ckpt_path, f->m, f->opt->adam_m, f->opt->adam_v, f->opt->step, f->m->n_groups, blob, len) < 0)
-		fl_die("%s", gu_errmsg());
-	free(blob);
 }
 
-/* Restores model, optimiser and trainer state from a checkpoint; returns the model. */
-static gu_model *read_checkpoint(const lmfit_opts *o, gu_checkpoint *ck, state_t *st)
+static void carried_load(gu_lm *w, const float *p)
 {
-	if (gu_checkpoint_read(o->resume, ck) < 0) fl_die("%s", gu_errmsg());
-	if (ck->model->hp.kind != GU_MODEL_LM) fl_die("%s: not a language-model checkpoint", o->resume);
-	if (ck->trainer_len < sizeof *st) fl_die("%s: not a checkpoint of this trainer (state too short)", o->resume);
-	memcpy(st, ck->trainer_state, sizeof *st);
-	if (st->magic != STATE_MAGIC || st->version != STATE_VERSION) fl_die("%s: not a checkpoint of this trainer (bad state magic or version)", o->resume);
-	if (st->B != o->B || st->T != o->T) fl_die("%s: checkpoint was made with -b %d --bptt %d; resume with the same", o->resume, st->B, st->T);
-	return ck->model;
+	for (int l = 0; l < w->L; l++) {
+		size_t n = (size_t)w->B * (size_t)w->n[l];
+		memcpy(w->h[l], p, n * sizeof *p), p += n;
+		memcpy(w->c[l], p, n * sizeof *p), p += n;
+	}
+}
+
+/* tr_loop.payload: the LM's state, then the carried hidden state. */
+static size_t lm_payload(void *ctx, void *dst)
+{
+	fit_t *f = ctx;
+	size_t len = sizeof f->st + carried_len(f->w) * sizeof(float);
+	if (!dst) return len;
+	memcpy(f->st.drop_rng, f->drop.s, sizeof f->st.drop_rng);
+	memcpy(dst, &f->st, sizeof f->st);
+	carried_save(f->w, (float *)((unsigned char *)dst + sizeof f->st));
+	return len;
+}
+
+/* Restores the LM's state from a resumed checkpoint's payload (after tr_attach). */
+static void lm_restore(fit_t *f)
+{
+	const lmfit_opts *o = f->o;
+	const char *path = o->tr.resume;
+	const trainer *t = &f->tr;
+	state_t *st = &f->st;
+	if (t->payload_len < sizeof *st) fl_die("%s: not a checkpoint of this trainer (state too short)", path);
+	memcpy(st, t->payload, sizeof *st);
+	if (st->magic != STATE_MAGIC || st->version != STATE_VERSION) fl_die("%s: not a checkpoint of this trainer (bad state magic or version)", path);
+	if (st->B != o->B || st->T != o->T) fl_die("%s: checkpoint was made with -b %d --bptt %d; resume with the same", path, st->B, st->T);
+	if (st->V != f->m->hp.vocab_size || st->n_layers != f->m->hp.n_layers) fl_die("%s: trainer state disagrees with its model", path);
+	if (st->lr != o->lr || st->lr_factor != o->lr_factor || st->freeze_to != o->freeze_to)
+		fl_die("%s: checkpoint was made with --lr %g, lr factor %g, freeze-to %lld; resume with the same", path, st->lr,
+		       st->lr_factor, (long long)st->freeze_to);
+	if (t->payload_len != sizeof *st + carried_len(f->w) * sizeof(float)) fl_die("%s: trainer state has the wrong size", path);
+	carried_load(f->w, (const float *)((const unsigned char *)t->payload + sizeof *st));
+	memcpy(f->shuffle.s, st->epoch_rng, sizeof f->shuffle.s);
+	memcpy(f->drop.s, st->drop_rng, sizeof f->drop.s);
+	fl_info("resuming %s at epoch %lld, step %lld of %lld", path, (long long)t->pos.epoch + 1, (long long)t->pos.step, (long long)st->n_total);
+}
+
+/* A fresh run's LM state: schedule length, rngs from the seed. */
+static void lm_start(fit_t *f)
+{
+	const lmfit_opts *o = f->o;
+	state_t *st = &f->st;
+	memset(st, 0, sizeof *st);
+	st->magic = STATE_MAGIC, st->version = STATE_VERSION;
+	st->B = o->B, st->T = o->T, st->V = f->m->hp.vocab_size, st->n_layers = f->m->hp.n_layers;
+	st->lr = o->lr, st->lr_factor = o->lr_factor, st->freeze_to = o->freeze_to;
+	st->n_epochs = o->epochs > 0 ? o->epochs : (o->tr.time_budget > 0 ? 1000000 : 1);
+	st->n_total = st->n_epochs * f->nb;
+	gu_rng_seed(&f->shuffle, o->seed);
+	gu_rng_seed(&f->drop, o->seed ^ 0x9e3779b97f4a7c15ull);
 }
 
 static void log_row(fit_t *f, double tok_per_s)
 {
 	if (!f->log) return;
 	const state_t *st = &f->st;
+	const tr_pos *p = &f->tr.pos;
 	double bpb = f->have_vloss ? f->vloss.ce / log(2.0) / f->m->hp.stride : NAN;
-	fprintf(f->log, "%lld\t%lld\t%.6g\t%.6f\t", (long long)st->step, (long long)st->epoch, f->cur_lr, st->smooth_w > 0 ? st->smooth / st->smooth_w : NAN);
+	fprintf(f->log, "%lld\t%lld\t%.6g\t%.6f\t", (long long)p->step, (long long)p->epoch, f->cur_lr, st->smooth_w > 0 ? st->smooth / st->smooth_w : NAN);
 	if (f->have_vloss)
 		fprintf(f->log, "%.6f\t%.6f\t%.4f\t%.6f", f->vloss.ce, (double)f->vloss.correct / (double)f->vloss.n, exp(f->vloss.ce), bpb);
 	else
 		fprintf(f->log, "nan\tnan\tnan\tnan");
-	fprintf(f->log, "\t%.1f\t%.1f\n", tok_per_s, st->elapsed);
+	fprintf(f->log, "\t%.1f\t%.1f\n", tok_per_s, p->elapsed);
 	fflush(f->log);
 	if (ferror(f->log)) fl_die("%s: write failed", f->o->log_path);
 	f->have_vloss = 0;
+}
+
+static void open_log(fit_t *f)
+{
+	const lmfit_opts *o = f->o;
+	if (!o->log_path) return;
+	const int resumed = o->tr.resume != NULL;
+	FILE *probe = resumed ? fopen(o->log_path, "r") : NULL;
+	int exists = probe != NULL;
+	if (probe) fclose(probe);
+	f->log = fopen(o->log_path, resumed ? "a" : "w");
+	if (!f->log) fl_die("%s: cannot open log: %s", o->log_path, strerror(errno));
+	if (!exists) fprintf(f->log, "step\tepoch\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tvalid_perplexity\tvalid_bits_per_base\ttokens_per_s\telapsed_s\n");
 }
 
 static void validate(fit_t *f)
@@ -169,34 +238,32 @@ static void validate(fit_t *f)
 	if (!f->vS) return;
 	gu_lm *w = f->w;
 	/* keep the training state: validation starts from zero (REFERENCE-SEMANTICS 1.6 allows it) */
-	size_t tot = 0;
-	for (int l = 0; l < w->L; l++) tot += 2 * (size_t)w->B * (size_t)w->n[l];
-	float *save = malloc(tot * sizeof *save), *p = save;
+	float *save = malloc(carried_len(w) * sizeof *save);
 	if (!save) fl_die("out of memory");
-	for (int l = 0; l < w->L; l++) {
-		size_t n = (size_t)w->B * (size_t)w->n[l];
-		memcpy(p, w->h[l], n * sizeof *p), p += n;
-		memcpy(p, w->c[l], n * sizeof *p), p += n;
-	}
+	carried_save(w, save);
 	eval_corpus(w, f->vS, f->vN, f->x, f->y, &f->vloss);
-	p = save;
-	for (int l = 0; l < w->L; l++) {
-		size_t n = (size_t)w->B * (size_t)w->n[l];
-		memcpy(w->h[l], p, n * sizeof *p), p += n;
-		memcpy(w->c[l], p, n * sizeof *p), p += n;
-	}
+	carried_load(w, save);
 	free(save);
 	f->have_vloss = 1;
-	fl_info("epoch %lld step %lld: valid loss %.4f accuracy %.4f perplexity %.3f bits/base %.4f", (long long)f->st.epoch + 1,
-		(long long)f->st.step, f->vloss.ce, (double)f->vloss.correct / (double)f->vloss.n, exp(f->vloss.ce),
+	fl_info("epoch %lld step %lld: valid loss %.4f accuracy %.4f perplexity %.3f bits/base %.4f", (long long)f->tr.pos.epoch + 1,
+		(long long)f->tr.pos.step, f->vloss.ce, (double)f->vloss.correct / (double)f->vloss.n, exp(f->vloss.ce),
 		f->vloss.ce / log(2.0) / f->m->hp.stride);
+}
+
+/* Validates and measures how long it took (for the time budget's plans). */
+static void validate_timed(fit_t *f)
+{
+	double tv = gu_realtime();
+	validate(f);
+	f->last_valid_secs = gu_realtime() - tv;
+	f->valid_secs += f->last_valid_secs;
 }
 
 /* What a run that stops on a non-finite number leaves behind. */
 static const char *ckpt_note(const char *path)
 {
 	static char buf[4200];
-	FILE *fp = fopen(path, "rb");
+	FILE *fp = path ? fopen(path, "rb") : NULL;
 	if (fp) {
 		fclose(fp);
 		snprintf(buf, sizeof buf, "the last good checkpoint %s is kept (try a lower --lr or --clip)", path);
@@ -207,233 +274,228 @@ static const char *ckpt_note(const char *path)
 }
 
 /* Schedule of step t: lr of every group and beta1. */
-static void schedule(const fit_t *f, int64_t t, double *lr, double *beta1)
+static void schedule(fit_t *f, int64_t t)
 {
 	const lmfit_opts *o = f->o;
-	double top = gu_onecycle(t, f->st.n_total, o->lr, o->div, o->pct_start, o->mom0, o->mom1, beta1);
-	gu_discriminative_lr(lr, f->m->n_groups, top, o->lr_factor);
+	double top = tr_onecycle(&o->tr, t, f->st.n_total, o->lr, &f->beta1);
+	gu_discriminative_lr(f->lr, f->m->n_groups, top, o->lr_factor);
+}
+
+/* One training step on batch k (the step-th): the batch, the gradient, the optimiser. */
+static void lm_train_batch(fit_t *f, int64_t k, int64_t step)
+{
+	const int B = f->o->B, T = f->o->T;
+	gu_lm_batch(f->x, f->y, f->S, f->N, B, T, k);
+	gu_opt_zero_grad(f->opt);
+	int ret = gu_lm_step(f->w, f->opt->grad, f->x, f->y, 1, &f->drop, &f->loss);
+	if (ret == GU_ENUM || !isfinite(f->loss.loss))
+		fl_die("non-finite loss at step %lld (epoch %lld); training stopped, %s", (long long)step, (long long)f->tr.pos.epoch + 1,
+		       ckpt_note(f->o->tr.ckpt_path));
+	if (ret < 0) fl_die("%s", gu_errmsg());
+	schedule(f, step);
+	double norm = gu_opt_step(f->opt, f->lr, f->beta1, f->w->frozen);
+	if (!isfinite(norm))
+		fl_die("non-finite gradient at step %lld (epoch %lld); training stopped, %s", (long long)step, (long long)f->tr.pos.epoch + 1,
+		       ckpt_note(f->o->tr.ckpt_path));
+}
+
+/* tr_loop.n_epochs: one stage of the planned epochs. */
+static int64_t lm_n_epochs(void *ctx, int64_t s) { return ((fit_t *)ctx)->st.n_epochs; }
+
+/* tr_loop.epoch_begin: the epoch's order is a function of epoch_rng (so a resume redraws it);
+ * the carried state starts from zero. */
+static int64_t lm_epoch_begin(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	if (p->batch == 0) memcpy(f->st.epoch_rng, f->shuffle.s, sizeof f->st.epoch_rng);
+	memcpy(f->shuffle.s, f->st.epoch_rng, sizeof f->shuffle.s);
+	for (size_t i = 0; i < f->train.n_docs; i++) f->perm[i] = (uint32_t)i;
+	gu_rng_shuffle(&f->shuffle, f->perm, f->train.n_docs);
+	gu_corpus_epoch(&f->train, f->S, f->perm);
+	if (p->batch == 0) gu_lm_reset_state(f->w);
+	return f->nb;
+}
+
+/* tr_loop.batch */
+static void lm_batch(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	lm_train_batch(f, p->batch, p->step);
+	f->cur_lr = f->lr[f->m->n_groups - 1];
+	state_t *st = &f->st;
+	st->smooth = 0.98 * st->smooth + 0.02 * f->loss.ce, st->smooth_w = 0.98 * st->smooth_w + 0.02;
+	f->rate_steps++;
+}
+
+/* Plans the schedule for the time budget once the speed is known (after 10 steps), and plans
+ * again at 8%, 20% and 50% of the budget from the speed since the last plan (the first steps
+ * are often slower, and the machine's load changes: a plan made while another job shared the
+ * core left 20% of a 25-minute budget unused; at 50% the schedule is just past its peak, so a
+ * new length moves the rate little). */
+static void plan_for_budget(fit_t *f, double now)
+{
+	const lmfit_opts *o = f->o;
+	const double budget = o->tr.time_budget, tok_per_step = (double)o->B * o->T;
+	state_t *st = &f->st;
+	const tr_pos *p = &f->tr.pos;
+	static const double replan_at[] = {0, 0.08, 0.2, 0.5};
+	if (!(budget > 0 && st->sched_fixed < 4 && p->step > f->step_plan &&
+	      (st->sched_fixed == 0 ? f->tr.session_steps >= 10 || p->elapsed > 0.1 * budget : p->elapsed > replan_at[st->sched_fixed] * budget)))
+		return;
+	double per_step = (now - f->t_plan - f->valid_secs) / (double)(p->step - f->step_plan);
+	/* one validation: measured when one ran, else a guess (evaluation costs about a fifth of
+	 * training per token) */
+	double vcost = !f->vS ? 0 : f->last_valid_secs > 0 ? f->last_valid_secs : per_step / 5.0 * (double)f->vN / tok_per_step;
+	/* steps S that fit: S*per_step + (one per --valid-every, one per epoch, one at the end)
+	 * validations <= what is left */
+	double left = budget - p->elapsed - vcost;
+	double per = per_step + (o->valid_every > 0 ? vcost / (double)o->valid_every : 0) + vcost / (double)f->nb;
+	int64_t fit = p->step + (int64_t)(left > 0 ? left / per : 0);
+	if (fit < p->step + 1) fit = p->step + 1;
+	st->n_total = fit < st->n_epochs * f->nb ? fit : st->n_epochs * f->nb;
+	st->sched_fixed++;
+	f->t_plan = now, f->step_plan = p->step, f->valid_secs = 0;
+	fl_info("time budget %.0f s: %.3g s a step, %.3g s a validation, schedule planned for %lld steps (%.2f epochs)", budget, per_step,
+		vcost, (long long)st->n_total, (double)st->n_total / (double)f->nb);
+}
+
+/* tr_loop.after_batch: speed, the budget's plans, progress, the log, --valid-every. */
+static int lm_after_batch(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	const lmfit_opts *o = f->o;
+	const double tok_per_step = (double)o->B * o->T;
+	state_t *st = &f->st;
+	double now = gu_realtime();
+	f->rate = now > f->t_rate ? (double)f->rate_steps * tok_per_step / (now - f->t_rate) : 0;
+	plan_for_budget(f, now);
+	fl_progress("epoch %lld step %lld/%lld lr %.2e loss %.4f %.0f tok/s ETA %.0fs", (long long)p->epoch + 1, (long long)p->step,
+		    (long long)st->n_total, f->cur_lr, st->smooth / st->smooth_w, f->rate,
+		    f->rate > 0 ? (double)(st->n_total - p->step) * tok_per_step / f->rate : 0.0);
+	int valid_now = o->valid_every > 0 && p->step % o->valid_every == 0;
+	if (o->log_every > 0 && p->step % o->log_every == 0 && !valid_now) log_row(f, f->rate);
+	if (valid_now) {
+		validate_timed(f);
+		log_row(f, f->rate);
+		tr_update_elapsed(&f->tr);
+	}
+	return p->step >= st->n_total;
+}
+
+/* tr_loop.epoch_end: validation, a log row; the next epoch's order starts from here. */
+static double lm_epoch_end(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	double tv = gu_realtime();
+	validate(f);
+	f->last_valid_secs = gu_realtime() - tv;
+	log_row(f, 0);
+	memcpy(f->st.epoch_rng, f->shuffle.s, sizeof f->st.epoch_rng);
+	return f->vS ? f->vloss.ce : NAN;
+}
+
+/* Reads the training and validation corpora within the memory left beside the model. */
+static void load_data(fit_t *f)
+{
+	const lmfit_opts *o = f->o;
+	const gu_model *m = f->m;
+	const int B = o->B, T = o->T;
+	uint64_t mem = lmfit_mem_available();
+	uint64_t model_bytes = (uint64_t)m->n_params * 4 * 4; /* params, grad, 2 moments */
+	uint64_t max_tokens = mem > model_bytes ? (mem - model_bytes) * 8 / 10 / 8 : 0;
+	load_corpus(&f->train, m->vocab, o->train, o->n_train, max_tokens, "training");
+	f->N = gu_corpus_epoch_len(&f->train);
+	if (f->N < (size_t)B) fl_die("the training corpus (%zu ids) is smaller than one batch row per stream (-b %d)", f->N, B);
+	f->S = malloc(f->N * sizeof *f->S);
+	f->perm = malloc(f->train.n_docs * sizeof *f->perm);
+	f->x = malloc((size_t)T * B * sizeof *f->x), f->y = malloc((size_t)T * B * sizeof *f->y);
+	if (!f->S || !f->perm || !f->x || !f->y) fl_die("out of memory for the training corpus (%zu ids)", f->N);
+	f->nb = gu_lm_n_batches(f->N, B, T);
+	if (o->valid) {
+		char *vp[1] = {(char *)o->valid};
+		load_corpus(&f->valid, m->vocab, vp, 1, max_tokens, "validation");
+		f->vN = gu_corpus_epoch_len(&f->valid);
+		if (!(f->vS = malloc(f->vN * sizeof *f->vS))) fl_die("out of memory");
+		gu_corpus_epoch(&f->valid, f->vS, NULL);
+	}
+	fl_info("training corpus: %zu records, %zu tokens (%.2f%% xxunk); model V=%d E=%d H=%d, %zu parameters", f->train.n_docs, f->train.n,
+		100.0 * (double)f->train.n_unk / (double)f->train.n, m->hp.vocab_size, m->hp.emb, m->hp.hidden, m->n_params);
+	if (f->vS) fl_info("validation corpus: %zu records, %zu tokens", f->valid.n_docs, f->valid.n);
+}
+
+/* The end of a session: a checkpoint when stopped, else the final model (validated when the
+ * run ended inside an epoch). Returns the exit status. */
+static int lm_finish(fit_t *f, const tr_loop *L, int why)
+{
+	const lmfit_opts *o = f->o;
+	const tr_pos *p = &f->tr.pos;
+	if (why == TR_SIGNAL || why == TR_MAX_STEPS) {
+		tr_write_checkpoint(&f->tr, L);
+		if (o->tr.ckpt_path)
+			fl_info("%s after step %lld: checkpoint written to %s; continue with --resume %s", why == TR_SIGNAL ? "interrupted" : "stopped",
+				(long long)p->step, o->tr.ckpt_path, o->tr.ckpt_path);
+		else
+			fl_info("%s after step %lld: nothing saved (--no-checkpoint)", why == TR_SIGNAL ? "interrupted" : "stopped", (long long)p->step);
+		return EXIT_STOPPED;
+	}
+	if (why == TR_TIME) fl_info("time budget reached after %lld steps", (long long)p->step);
+	if (p->batch != 0) { /* stopped inside an epoch: validate the final model */
+		validate(f);
+		log_row(f, 0);
+	}
+	if (gu_model_write(f->m, o->out) < 0) fl_die("%s", gu_errmsg());
+	tr_remove_checkpoint(&f->tr); /* finished: nothing to resume */
+	fl_info("wrote %s after %lld steps (%.2f epochs, %.0f s of training)", o->out, (long long)p->step, (double)p->step / (double)f->nb,
+		p->elapsed);
+	return 0;
 }
 
 int lmfit_run(gu_model *m, const lmfit_opts *o)
 {
 	fit_t f = {0};
 	f.o = o;
-	state_t *st = &f.st;
-	const int B = o->B, T = o->T;
-	gu_checkpoint ck = {0};
-	if (o->resume) {
+	if (o->tr.resume) {
 		if (m) gu_model_free(m);
-		m = read_checkpoint(o, &ck, st);
+		m = tr_resume(&f.tr, &o->tr, GU_MODEL_LM);
+	} else {
+		tr_init(&f.tr, &o->tr, o->seed);
+		/* this stage's provenance goes in now, so a resumed run writes the same file as an
+		 * uninterrupted one */
+		int pargc;
+		char **pargv = tr_prov_argv(o->argc, o->argv, &pargc);
+		if (gu_model_add_prov(m, fl_prog, pargc, pargv) < 0) fl_die("%s", gu_errmsg());
 	}
 	f.m = m;
-	/* this stage's provenance goes in now, so a resumed run writes the same file as an
-	 * uninterrupted one */
-	if (!o->resume && gu_model_add_prov(m, fl_prog, o->argc, o->argv) < 0) fl_die("%s", gu_errmsg());
-	uint64_t mem = lmfit_mem_available();
-	uint64_t model_bytes = (uint64_t)m->n_params * 4 * 4; /* params, grad, 2 moments */
-	uint64_t max_tokens = mem > model_bytes ? (mem - model_bytes) * 8 / 10 / 8 : 0;
-
-	gu_corpus train, valid = {0};
-	load_corpus(&train, m->vocab, o->train, o->n_train, max_tokens, "training");
-	size_t N = gu_corpus_epoch_len(&train);
-	if (N < (size_t)B) fl_die("the training corpus (%zu ids) is smaller than one batch row per stream (-b %d)", N, B);
-	int32_t *S = malloc(N * sizeof *S);
-	uint32_t *perm = malloc(train.n_docs * sizeof *perm);
-	f.x = malloc((size_t)T * B * sizeof *f.x), f.y = malloc((size_t)T * B * sizeof *f.y);
-	if (!S || !perm || !f.x || !f.y) fl_die("out of memory for the training corpus (%zu ids)", N);
-	if (o->valid) {
-		char *vp[1] = {(char *)o->valid};
-		load_corpus(&valid, m->vocab, vp, 1, max_tokens, "validation");
-		f.vN = gu_corpus_epoch_len(&valid);
-		if (!(f.vS = malloc(f.vN * sizeof *f.vS))) fl_die("out of memory");
-		gu_corpus_epoch(&valid, f.vS, NULL);
-	}
-	fl_info("training corpus: %zu records, %zu tokens (%.2f%% xxunk); model V=%d E=%d H=%d, %zu parameters", train.n_docs, train.n,
-		100.0 * (double)train.n_unk / (double)train.n, m->hp.vocab_size, m->hp.emb, m->hp.hidden, m->n_params);
-	if (f.vS) fl_info("validation corpus: %zu records, %zu tokens", valid.n_docs, valid.n);
-
-	if (!(f.w = gu_lm_new(m, T, B))) fl_die("%s", gu_errmsg());
+	load_data(&f);
+	if (!(f.w = gu_lm_new(m, o->T, o->B))) fl_die("%s", gu_errmsg());
 	if (!(f.opt = gu_opt_new(m))) fl_die("%s", gu_errmsg());
 	f.opt->wd = o->wd, f.opt->clip = o->clip;
-	const int64_t nb = gu_lm_n_batches(N, B, T);
 	f.w->frozen = gu_freeze_to_mask(o->freeze_to);
-
-	if (o->resume) {
-		if (st->V != m->hp.vocab_size || st->n_layers != m->hp.n_layers) fl_die("%s: trainer state disagrees with its model", o->resume);
-		if (st->lr != o->lr || st->lr_factor != o->lr_factor || st->freeze_to != o->freeze_to)
-			fl_die("%s: checkpoint was made with --lr %g, lr factor %g, freeze-to %lld; resume with the same", o->resume, st->lr,
-			       st->lr_factor, (long long)st->freeze_to);
-		size_t need = sizeof *st;
-		for (int l = 0; l < f.w->L; l++) need += 2 * (size_t)B * (size_t)f.w->n[l] * sizeof(float);
-		if (ck.trainer_len != need) fl_die("%s: trainer state has the wrong size", o->resume);
-		const float *p = (const float *)((const unsigned char *)ck.trainer_state + sizeof *st);
-		for (int l = 0; l < f.w->L; l++) {
-			size_t n = (size_t)B * (size_t)f.w->n[l];
-			memcpy(f.w->h[l], p, n * sizeof *p), p += n;
-			memcpy(f.w->c[l], p, n * sizeof *p), p += n;
-		}
-		memcpy(f.opt->adam_m, ck.adam_m, m->n_params * sizeof(float));
-		memcpy(f.opt->adam_v, ck.adam_v, m->n_params * sizeof(float));
-		memcpy(f.opt->step, ck.group_steps, (size_t)m->n_groups * sizeof(int64_t));
-		memcpy(f.shuffle.s, st->epoch_rng, sizeof f.shuffle.s);
-		memcpy(f.drop.s, st->drop_rng, sizeof f.drop.s);
-		free(ck.adam_m), free(ck.adam_v), free(ck.group_steps), free(ck.trainer_state);
-		fl_info("resuming %s at epoch %lld, step %lld of %lld", o->resume, (long long)st->epoch + 1, (long long)st->step, (long long)st->n_total);
-	} else {
-		memset(st, 0, sizeof *st);
-		st->magic = STATE_MAGIC, st->version = STATE_VERSION;
-		st->B = B, st->T = T, st->V = m->hp.vocab_size, st->n_layers = m->hp.n_layers;
-		st->lr = o->lr, st->lr_factor = o->lr_factor, st->freeze_to = o->freeze_to;
-		st->n_epochs = o->epochs > 0 ? o->epochs : (o->time_budget > 0 ? 1000000 : 1);
-		st->n_total = st->n_epochs * nb;
-		gu_rng_seed(&f.shuffle, o->seed);
-		gu_rng_seed(&f.drop, o->seed ^ 0x9e3779b97f4a7c15ull);
-	}
-	if (o->log_path) {
-		FILE *probe = o->resume ? fopen(o->log_path, "r") : NULL;
-		int exists = probe != NULL;
-		if (probe) fclose(probe);
-		f.log = fopen(o->log_path, o->resume ? "a" : "w");
-		if (!f.log) fl_die("%s: cannot open log: %s", o->log_path, strerror(errno));
-		if (!exists) fprintf(f.log, "step\tepoch\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tvalid_perplexity\tvalid_bits_per_base\ttokens_per_s\telapsed_s\n");
-	}
+	tr_attach(&f.tr, m, f.opt);
+	if (o->tr.resume) lm_restore(&f);
+	else lm_start(&f);
+	open_log(&f);
 	fl_catch_signals();
 
-	double lr[GU_MAX_GROUPS], beta1;
-	/* elapsed counts everything since the run (all sessions) began: steps, validation, I/O */
-	const double t_session = gu_realtime(), elapsed_before = st->elapsed;
-	double t_ckpt = t_session, t_rate = t_session, t_plan = t_session, valid_secs = 0, last_valid_secs = 0;
-	int64_t step_plan = st->step;
-	int64_t rate_steps = 0, steps_this_session = 0;
-	const double tok_per_step = (double)B * T;
-	int stop = 0, finished = 0;
-	while (!stop && !finished) {
-		if (st->batch == 0) { /* epoch start: new order, state from zero */
-			memcpy(st->epoch_rng, f.shuffle.s, sizeof st->epoch_rng);
-		}
-		/* the order of this epoch is a function of epoch_rng (so a resume redraws it) */
-		memcpy(f.shuffle.s, st->epoch_rng, sizeof f.shuffle.s);
-		for (size_t i = 0; i < train.n_docs; i++) perm[i] = (uint32_t)i;
-		gu_rng_shuffle(&f.shuffle, perm, train.n_docs);
-		gu_corpus_epoch(&train, S, perm);
-		if (st->batch == 0) gu_lm_reset_state(f.w);
-		for (; st->batch < nb; st->batch++) {
-			if (st->step >= st->n_total) break;
-			gu_lm_batch(f.x, f.y, S, N, B, T, st->batch);
-			gu_opt_zero_grad(f.opt);
-			gu_loss l;
-			int ret = gu_lm_step(f.w, f.opt->grad, f.x, f.y, 1, &f.drop, &l);
-			if (ret == GU_ENUM || !isfinite(l.loss))
-				fl_die("non-finite loss at step %lld (epoch %lld); training stopped, %s", (long long)st->step, (long long)st->epoch + 1,
-				       ckpt_note(o->ckpt_path));
-			if (ret < 0) fl_die("%s", gu_errmsg());
-			schedule(&f, st->step, lr, &beta1);
-			double norm = gu_opt_step(f.opt, lr, beta1, f.w->frozen);
-			if (!isfinite(norm))
-				fl_die("non-finite gradient at step %lld (epoch %lld); training stopped, %s", (long long)st->step, (long long)st->epoch + 1,
-				       ckpt_note(o->ckpt_path));
-			f.cur_lr = lr[m->n_groups - 1];
-			st->smooth = 0.98 * st->smooth + 0.02 * l.ce, st->smooth_w = 0.98 * st->smooth_w + 0.02;
-			st->step++, steps_this_session++, rate_steps++;
-			double now = gu_realtime();
-			st->elapsed = elapsed_before + (now - t_session);
-			double rate = now > t_rate ? (double)rate_steps * tok_per_step / (now - t_rate) : 0;
-			/* plan the schedule for the time budget once the speed is known (after 10 steps),
-			 * and plan again at 8%, 20% and 50% of the budget from the speed since the last
-			 * plan (the first steps are often slower, and the machine's load changes: a plan
-			 * made while another job shared the core left 20% of a 25-minute budget unused;
-			 * at 50% the schedule is just past its peak, so a new length moves the rate little) */
-			static const double replan_at[] = {0, 0.08, 0.2, 0.5};
-			if (o->time_budget > 0 && st->sched_fixed < 4 && st->step > step_plan &&
-			    (st->sched_fixed == 0 ? steps_this_session >= 10 || st->elapsed > 0.1 * o->time_budget
-						  : st->elapsed > replan_at[st->sched_fixed] * o->time_budget)) {
-				double per_step = (now - t_plan - valid_secs) / (double)(st->step - step_plan);
-				/* one validation: measured when one ran, else a guess (evaluation costs about a
-				 * fifth of training per token) */
-				double vcost = !f.vS ? 0 : last_valid_secs > 0 ? last_valid_secs : per_step / 5.0 * (double)f.vN / tok_per_step;
-				/* steps S that fit: S*per_step + (one per --valid-every, one per epoch, one at the
-				 * end) validations <= what is left */
-				double left = o->time_budget - st->elapsed - vcost;
-				double per = per_step + (o->valid_every > 0 ? vcost / (double)o->valid_every : 0) + vcost / (double)nb;
-				int64_t fit = st->step + (int64_t)(left > 0 ? left / per : 0);
-				if (fit < st->step + 1) fit = st->step + 1;
-				st->n_total = fit < st->n_epochs * nb ? fit : st->n_epochs * nb;
-				st->sched_fixed++;
-				t_plan = now, step_plan = st->step, valid_secs = 0;
-				fl_info("time budget %.0f s: %.3g s a step, %.3g s a validation, schedule planned for %lld steps (%.2f epochs)",
-					o->time_budget, per_step, vcost, (long long)st->n_total, (double)st->n_total / (double)nb);
-			}
-			fl_progress("epoch %lld step %lld/%lld lr %.2e loss %.4f %.0f tok/s ETA %.0fs", (long long)st->epoch + 1, (long long)st->step,
-				    (long long)st->n_total, lr[m->n_groups - 1], st->smooth / st->smooth_w, rate,
-				    rate > 0 ? (double)(st->n_total - st->step) * tok_per_step / rate : 0.0);
-			if (o->log_every > 0 && st->step % o->log_every == 0 && !(o->valid_every > 0 && st->step % o->valid_every == 0)) log_row(&f, rate);
-			if (o->valid_every > 0 && st->step % o->valid_every == 0) {
-				double tv = gu_realtime();
-				validate(&f);
-				last_valid_secs = gu_realtime() - tv;
-				valid_secs += last_valid_secs;
-				log_row(&f, rate);
-				st->elapsed = elapsed_before + (gu_realtime() - t_session);
-			}
-			if (o->time_budget > 0 && st->elapsed >= o->time_budget) {
-				fl_info("time budget reached after %lld steps", (long long)st->step);
-				finished = 1;
-			}
-			if (st->step >= st->n_total) finished = 1;
-			if (fl_signalled() || (o->max_steps > 0 && steps_this_session >= o->max_steps)) stop = 1;
-			if (stop || finished) {
-				st->batch++;
-				break;
-			}
-			if (o->ckpt_minutes > 0 && now - t_ckpt > 60 * o->ckpt_minutes) {
-				st->batch++;
-				write_checkpoint(&f);
-				st->batch--;
-				t_ckpt = gu_realtime();
-			}
-		}
-		if (st->batch >= nb) { /* end of an epoch */
-			if (!stop) {
-				double tv = gu_realtime();
-				validate(&f);
-				last_valid_secs = gu_realtime() - tv;
-				log_row(&f, 0);
-				st->elapsed = elapsed_before + (gu_realtime() - t_session);
-			}
-			st->epoch++, st->batch = 0;
-			memcpy(st->epoch_rng, f.shuffle.s, sizeof st->epoch_rng);
-			if (st->epoch >= st->n_epochs) finished = 1;
-		}
-	}
-	int status = 0;
-	if (stop && !finished) {
-		write_checkpoint(&f);
-		fl_info("%s after step %lld: checkpoint written to %s; continue with --resume %s", fl_signalled() ? "interrupted" : "stopped",
-			(long long)st->step, o->ckpt_path, o->ckpt_path);
-		status = EXIT_STOPPED;
-	} else {
-		if (st->batch != 0) { /* stopped inside an epoch: validate the final model */
-			validate(&f);
-			log_row(&f, 0);
-		}
-		if (gu_model_write(m, o->out) < 0) fl_die("%s", gu_errmsg());
-		remove(o->ckpt_path); /* finished: nothing to resume */
-		fl_info("wrote %s after %lld steps (%.2f epochs, %.0f s of training)", o->out, (long long)st->step, (double)st->step / (double)nb, st->elapsed);
-	}
+	const tr_loop L = {.ctx = &f, .n_stages = 1, .n_epochs = lm_n_epochs, .epoch_begin = lm_epoch_begin, .batch = lm_batch,
+			   .after_batch = lm_after_batch, .epoch_end = lm_epoch_end, .payload = lm_payload};
+	f.t_rate = f.t_plan = gu_realtime();
+	f.step_plan = f.tr.pos.step;
+	int status = lm_finish(&f, &L, tr_run(&f.tr, &L));
 	if (f.log && fclose(f.log) != 0) fl_die("%s: write failed", o->log_path);
 	gu_lm_free(f.w);
 	gu_opt_free(f.opt);
-	gu_corpus_free(&train);
-	gu_corpus_free(&valid);
-	free(S), free(perm), free(f.x), free(f.y), free(f.vS);
+	gu_corpus_free(&f.train);
+	gu_corpus_free(&f.valid);
+	free(f.S), free(f.perm), free(f.x), free(f.y), free(f.vS);
+	tr_free(&f.tr);
 	gu_model_free(m);
 	return status;
 }
 
 enum {
-	O_LAYERS = 256, O_DROPMULT, O_OUTP, O_HIDP, O_INP, O_EMBP, O_WP, O_ALPHA, O_BETA, O_BPTT, O_LR, O_WD, O_MOMS, O_DIV,
-	O_PCT, O_CLIP, O_TIME, O_SEED, O_LOG, O_LOGEVERY, O_VALIDEVERY, O_CKPT, O_CKPTEVERY, O_RESUME, O_MAXSTEPS, O_EVAL,
-	O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO
+	O_LAYERS = 256, O_DROPMULT, O_OUTP, O_HIDP, O_INP, O_EMBP, O_WP, O_ALPHA, O_BETA, O_BPTT, O_LR, O_WD, O_CLIP, O_SEED,
+	O_LOG, O_LOGEVERY, O_VALIDEVERY, O_EVAL, O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO
 };
 
 void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
@@ -444,13 +506,10 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		{"hidden-p", required_argument, 0, O_HIDP}, {"input-p", required_argument, 0, O_INP}, {"embed-p", required_argument, 0, O_EMBP},
 		{"weight-p", required_argument, 0, O_WP}, {"alpha", required_argument, 0, O_ALPHA}, {"beta", required_argument, 0, O_BETA},
 		{"batch", required_argument, 0, 'b'}, {"bptt", required_argument, 0, O_BPTT}, {"epochs", required_argument, 0, 'e'},
-		{"lr", required_argument, 0, O_LR}, {"wd", required_argument, 0, O_WD}, {"moms", required_argument, 0, O_MOMS},
-		{"div", required_argument, 0, O_DIV}, {"pct-start", required_argument, 0, O_PCT}, {"clip", required_argument, 0, O_CLIP},
-		{"time", required_argument, 0, O_TIME}, {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, 't'},
+		{"lr", required_argument, 0, O_LR}, {"wd", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
+		{"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, 't'},
 		{"log", required_argument, 0, O_LOG}, {"log-every", required_argument, 0, O_LOGEVERY},
-		{"valid-every", required_argument, 0, O_VALIDEVERY}, {"checkpoint", required_argument, 0, O_CKPT},
-		{"checkpoint-every", required_argument, 0, O_CKPTEVERY}, {"resume", required_argument, 0, O_RESUME},
-		{"max-steps", required_argument, 0, O_MAXSTEPS}, {"eval", no_argument, 0, O_EVAL},
+		{"valid-every", required_argument, 0, O_VALIDEVERY}, TR_LONG_OPTIONS, {"eval", no_argument, 0, O_EVAL},
 		{"export-safetensors", required_argument, 0, O_EXPORT}, {"import-safetensors", required_argument, 0, O_IMPORT},
 		{"lr-factor", required_argument, 0, O_LRFACTOR}, {"freeze-to", required_argument, 0, O_FREEZETO},
 		{"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
@@ -480,23 +539,12 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case 'e': o->epochs = (int)fl_parse_long(optarg, "--epochs", 1, 1000000); break;
 		case O_LR: o->lr = fl_parse_double(optarg, "--lr", 1e-12, 100); break;
 		case O_WD: o->wd = fl_parse_double(optarg, "--wd", 0, 10); break;
-		case O_MOMS:
-			if (sscanf(optarg, "%lf,%lf", &o->mom0, &o->mom1) != 2 || !(o->mom0 >= 0 && o->mom0 < 1 && o->mom1 >= 0 && o->mom1 < 1))
-				fl_usage_error("--moms: '%s' is not two momenta in [0,1) like 0.8,0.7", optarg);
-			break;
-		case O_DIV: o->div = fl_parse_double(optarg, "--div", 1, 1e9); break;
-		case O_PCT: o->pct_start = fl_parse_double(optarg, "--pct-start", 0, 1); break;
 		case O_CLIP: o->clip = fl_parse_double(optarg, "--clip", 0, 1e9); break;
-		case O_TIME: o->time_budget = fl_parse_duration(optarg, "--time"); break;
-		case O_SEED: o->seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, 0x7fffffffffffffffL); break;
+		case O_SEED: o->seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, 0x7fffffffffffffffL), o->tr.seed_set = 1; break;
 		case 't': c->threads = (int)fl_parse_long(optarg, "--threads", 1, 1024); break;
 		case O_LOG: o->log_path = optarg; break;
 		case O_LOGEVERY: o->log_every = fl_parse_long(optarg, "--log-every", 0, 1L << 40); break;
 		case O_VALIDEVERY: o->valid_every = fl_parse_long(optarg, "--valid-every", 0, 1L << 40); break;
-		case O_CKPT: o->ckpt_path = optarg; break;
-		case O_CKPTEVERY: o->ckpt_minutes = fl_parse_double(optarg, "--checkpoint-every", 0, 1e9); break;
-		case O_RESUME: o->resume = optarg; break;
-		case O_MAXSTEPS: o->max_steps = fl_parse_long(optarg, "--max-steps", 1, 1L << 40); break;
 		case O_EVAL: c->eval = 1; break;
 		case O_EXPORT: c->export_path = optarg; break;
 		case O_IMPORT: c->import_path = optarg; break;
@@ -505,7 +553,8 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case 'q': fl_quiet = 1; break;
 		case 'h': c->help = 1; return;
 		case O_VERSION: c->version = 1; return;
-		default: fl_bad_option(argv);
+		default:
+			if (!tr_parse_option(&o->tr, ch, optarg)) fl_bad_option(argv);
 		}
 	}
 	c->inputs = argv + optind, c->n_in = argc - optind;
@@ -513,10 +562,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 	o->argc = argc, o->argv = argv;
 	openblas_set_num_threads(c->threads);
 	fl_catch_signals();
-	if (!o->ckpt_path && o->out) {
-		snprintf(c->ckpt_buf, sizeof c->ckpt_buf, "%s.ckpt", o->out);
-		o->ckpt_path = c->ckpt_buf;
-	}
+	tr_check_options(&o->tr, o->out);
 	for (int i = 0; i < c->n_in; i++)
 		if (strcmp(c->inputs[i], "-") == 0 && (c->n_in > 1 || (o->valid && strcmp(o->valid, "-") == 0)))
 			fl_usage_error("'-' (stdin) can be used once only");

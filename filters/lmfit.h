@@ -1,9 +1,9 @@
-/* lmfit.h: the language-model training loop shared by lmtrain and lmtune: corpus loading,
- * the reference's batches and one-cycle schedule, validation, logging, time budget,
- * checkpoints, resume and signals. */
+/* lmfit.h: the language-model training shared by lmtrain and lmtune: corpus loading, the
+ * reference's batches and one-cycle schedule, validation, logging, the time budget's plans;
+ * the loop control (checkpoints, resume, signals, --max-steps) is trainer.h's. */
 #ifndef GU_LMFIT_H
 #define GU_LMFIT_H
-#include "common.h"
+#include "trainer.h"
 
 typedef struct {
 	char **train;          /* training streams */
@@ -13,18 +13,15 @@ typedef struct {
 	int epochs;            /* 0 with a time budget: as many as fit */
 	double lr;             /* max learning rate (of the last group) */
 	double lr_factor;      /* discriminative: group g gets lr / factor^(n-1-g); 1 = one lr */
-	double div, pct_start, mom0, mom1, wd, clip;
+	double wd, clip;
 	int freeze_to;         /* groups [0, freeze_to) get no updates */
 	uint64_t seed;
-	double time_budget;    /* seconds of training (validation included), 0 = none */
 	const char *out;       /* final model */
 	const char *log_path;  /* TSV log or NULL */
 	long log_every;        /* steps between log rows */
 	long valid_every;      /* steps between validations (0: at epoch ends only) */
-	const char *ckpt_path; /* checkpoint file */
-	double ckpt_minutes;   /* checkpoint interval */
-	const char *resume;    /* checkpoint to resume from, or NULL */
-	long max_steps;        /* stop (as if interrupted) after this many steps; 0 = none */
+	tr_opts tr;            /* loop control: --div --pct-start --moms, --time, --max-steps,
+				* checkpoints, --resume (trainer.h) */
 	int argc;
 	char **argv;
 } lmfit_opts;
@@ -50,7 +47,6 @@ typedef struct {
 	int eval, threads, help, version;
 	int n_in;
 	char **inputs;
-	char ckpt_buf[4096];
 } lmfit_cli;
 /* Parses the options (usage errors exit 2), sets BLAS threads and signal handling; stops early
  * with c->help or c->version set. */

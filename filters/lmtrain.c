@@ -36,8 +36,8 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --div F        the cycle starts at lr/div [%g]\n"
 		"      --pct-start F  fraction of the cycle spent warming up [%g]\n"
 		"      --clip F       clip the gradient norm to F (0 = off) [0]\n"
-		"      --time DUR     stop after DUR of wall time (e.g. 90s, 20m, 2h); the schedule is\n"
-		"                     planned for it\n"
+		"      --time DUR     stop after DUR of wall time over all sessions (e.g. 90s, 20m, 2h);\n"
+		"                     the schedule is planned for it\n"
 		"      --seed INT     random seed [%llu]\n"
 		"  -t, --threads INT  BLAS threads [1]\n"
 		"Progress and resuming:\n"
@@ -45,9 +45,10 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --log-every N  steps between log rows [%ld]\n"
 		"      --valid-every N  also validate every N steps [epoch ends only]\n"
 		"      --checkpoint FILE  checkpoint file [MODEL.ckpt]\n"
-		"      --checkpoint-every MIN  minutes between checkpoints [%g]\n"
+		"      --checkpoint-every MIN  minutes between checkpoints, 0 = only when stopped [%g]\n"
+		"      --no-checkpoint  write no checkpoint (a stopped run saves nothing)\n"
 		"      --resume FILE  continue a run from its checkpoint (same data and options)\n"
-		"      --max-steps N  stop after N steps of this session, as if interrupted\n"
+		"      --max-steps N  stop after N steps of this session, as if interrupted (exit 3)\n"
 		"  -q                 quiet\n"
 		"Other modes:\n"
 		"      --eval         evaluate -m MODEL on the streams: one line on stdout\n"
@@ -55,15 +56,9 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --export-safetensors FILE, --import-safetensors FILE\n"
 		"  -h, --help         this help;  --version  print the version\n",
 		hp->emb, hp->hidden, hp->n_layers, hp->drop_mult, hp->output_p, hp->hidden_p, hp->input_p, hp->embed_p, hp->weight_p,
-		hp->alpha, hp->beta, o->B, o->T, o->epochs, o->lr, o->wd, o->mom0, o->mom1, o->div, o->pct_start,
-		(unsigned long long)o->seed, o->log_every, o->ckpt_minutes);
+		hp->alpha, hp->beta, o->B, o->T, o->epochs, o->lr, o->wd, o->tr.mom0, o->tr.mom1, o->tr.div, o->tr.pct_start,
+		(unsigned long long)o->seed, o->log_every, o->tr.ckpt_minutes);
 }
-
-enum {
-	O_LAYERS = 256, O_DROPMULT, O_OUTP, O_HIDP, O_INP, O_EMBP, O_WP, O_ALPHA, O_BETA, O_BPTT, O_LR, O_WD, O_MOMS, O_DIV,
-	O_PCT, O_CLIP, O_TIME, O_SEED, O_LOG, O_LOGEVERY, O_VALIDEVERY, O_CKPT, O_CKPTEVERY, O_RESUME, O_MAXSTEPS, O_EVAL,
-	O_EXPORT, O_IMPORT, O_VERSION
-};
 
 int main(int argc, char **argv)
 {
@@ -122,7 +117,7 @@ int main(int argc, char **argv)
 	if (model_path) fl_usage_error("-m is for --eval and --export-safetensors (continue training with lmtune)");
 
 	gu_model *m = NULL;
-	if (!o.resume) {
+	if (!o.tr.resume) {
 		if (!vocab_path && strcmp(inputs[0], "-") == 0) fl_usage_error("reading the training stream from stdin needs a vocabulary (-v)");
 		gu_vocab *v = vocab_path ? gu_vocab_read(vocab_path) : gu_vocab_count(inputs, n_in, 0, 1, NULL, NULL, NULL, NULL);
 		if (!v) fl_die("%s", gu_errmsg());

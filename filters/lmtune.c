@@ -27,10 +27,10 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"Batches and runs, as lmtrain:\n"
 		"  -b, --batch INT [%d]  --bptt INT [%d]  --time DUR  --seed INT [%llu]  -t INT [1]\n"
 		"      --log FILE  --log-every N [%ld]  --valid-every N  --checkpoint FILE [TUNED.ckpt]\n"
-		"      --checkpoint-every MIN [%g]  --resume FILE  --max-steps N  -q\n"
+		"      --checkpoint-every MIN [%g]  --no-checkpoint  --resume FILE  --max-steps N  -q\n"
 		"  -h, --help         this help;  --version  print the version\n",
-		o->lr, o->lr_factor, o->epochs, o->wd, o->mom0, o->mom1, o->div, o->pct_start, hp->drop_mult, o->B, o->T,
-		(unsigned long long)o->seed, o->log_every, o->ckpt_minutes);
+		o->lr, o->lr_factor, o->epochs, o->wd, o->tr.mom0, o->tr.mom1, o->tr.div, o->tr.pct_start, hp->drop_mult, o->B, o->T,
+		(unsigned long long)o->seed, o->log_every, o->tr.ckpt_minutes);
 }
 
 int main(int argc, char **argv)
@@ -58,10 +58,10 @@ int main(int argc, char **argv)
 	if (cli.eval || cli.export_path || cli.import_path) fl_usage_error("--eval and safetensors conversion are lmtrain modes");
 	if (!o.out) fl_usage_error("no output model (-o TUNED)");
 	if (cli.n_in == 0) fl_usage_error("no training stream");
-	if (!cli.model && !o.resume) fl_usage_error("no language model to start from (-m LM)");
+	if (!cli.model && !o.tr.resume) fl_usage_error("no language model to start from (-m LM)");
 
 	gu_model *m = NULL;
-	if (!o.resume) {
+	if (!o.tr.resume) {
 		if (!(m = gu_model_read(cli.model))) fl_die("%s", gu_errmsg());
 		if (m->hp.kind != GU_MODEL_LM) fl_die("%s: not a language model (a classifier cannot be fine-tuned as an LM)", cli.model);
 		/* regularisation: the model's base dropouts unless given, this stage's drop_mult */
