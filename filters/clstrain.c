@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "clsdata.h"
-#include "common.h"
+#include "trainer.h"
 
 void openblas_set_num_threads(int);
 
@@ -21,15 +21,18 @@ typedef struct {
 } stage_t;
 
 typedef struct {
-	const char *lm, *vocab, *out, *log, *checkpoint, *resume, *stages_text;
+	const char *lm, *vocab, *out, *log, *stages_text;
 	char **valid;
 	int n_valid;
-	int no_pretrain, keep_best, B, bptt, threads, emb, hidden, layers;
+	int no_pretrain, B, bptt, threads, emb, hidden, layers;
 	long max_len, precise_bn;
-	double drop_mult, wd, clip, time_budget, alpha, beta, lr_factor;
+	double drop_mult, wd, clip, alpha, beta, lr_factor;
 	uint64_t seed;
 	stage_t stage[MAX_STAGES];
 	int n_stages;
+	tr_opts tr; /* --div --pct-start --moms --time --max-steps --keep-best, checkpoints, --resume */
+	char **inputs;
+	int n_in;
 } opts_t;
 
 static void usage(FILE *fp, const opts_t *o)
@@ -69,19 +72,29 @@ static void usage(FILE *fp, const opts_t *o)
 		"      --precise-bn N   after every epoch, set the BatchNorm statistics from N training\n"
 		"                       records in eval mode (0: keep the running averages of training,\n"
 		"                       as the reference) [%ld]\n"
+		"      --div F          each stage's one-cycle starts at LR/F [%g]\n"
+		"      --pct-start F    fraction of a stage's cycle spent warming up [%g]\n"
+		"      --moms F,F       momentum (Adam beta1) at the ends and middle of the cycle [%g,%g]\n"
 		"      --seed INT       random seed (initialisation, batch order, dropout) [%llu]\n"
-		"      --time DURATION  stop after this long (90s, 30m, 1h30m), writing model and checkpoint\n"
+		"      --time DURATION  stop after this long over all sessions (90s, 30m, 1h30m), writing\n"
+		"                       the model and a checkpoint to continue from\n"
 		"Output:\n"
 		"  -o FILE              classifier model (man 5 ulmmodel), written atomically [required]\n"
 		"      --log FILE       TSV of epochs: epoch, stage, lr, train_loss, valid_loss,\n"
 		"                       valid_accuracy, seconds, running_valid_loss, running_valid_accuracy\n"
-		"      --checkpoint FILE  checkpoint after every epoch (and at --time), for --resume\n"
+		"Stopping and resuming (SIGINT/SIGTERM: a checkpoint, exit 3):\n"
+		"      --checkpoint FILE  checkpoint file [CLS.ckpt]; named, it is also written after every\n"
+		"                       epoch and kept when training ends\n"
+		"      --checkpoint-every MIN  minutes between checkpoints, 0 = only when stopped [%g]\n"
+		"      --no-checkpoint  write no checkpoint (a stopped run saves nothing)\n"
+		"      --max-steps N    stop after N batches of this session, as if interrupted (exit 3)\n"
 		"      --resume FILE    continue from a checkpoint (same data and options; no -m/-v)\n"
 		"  -t, --threads INT    threads [%d]\n"
 		"  -q                   quiet: no progress or summary\n"
 		"  -h, --help           this help;  --version  print the version\n",
 		o->emb, o->hidden, o->layers, o->drop_mult, o->alpha, o->beta, o->max_len, DEFAULT_STAGES, o->B, o->wd, o->clip,
-		o->precise_bn, (unsigned long long)o->seed, o->threads);
+		o->precise_bn, o->tr.div, o->tr.pct_start, o->tr.mom0, o->tr.mom1, (unsigned long long)o->seed, o->tr.ckpt_minutes,
+		o->threads);
 }
 
 /* Parses --stages; syntax errors are usage errors. Group counts are checked against the model
@@ -200,88 +213,70 @@ static gu_model *model_from_scratch(gu_vocab *v, const opts_t *o, char **labels,
 	return m;
 }
 
-/* ---- trainer state (the checkpoint's opaque blob) ---------------------------------------- */
+/* ---- the classifier's part of a checkpoint (after the trainer's position: trainer.h) ----- */
 
 typedef struct {
-	char magic[8];          /* "GUCLST2" */
+	char magic[8];          /* "GUCLST3" */
 	char stages[256];       /* the --stages text: a resume must use the same schedule */
 	int64_t B;
 	double lr_factor;
-	int64_t stage, epoch, batch; /* position: the next batch to run */
-	int64_t epochs_done;    /* epochs finished over all stages */
 	uint64_t samp_epoch[4]; /* sampler RNG at the current epoch's start (rebuilds its order) */
 	uint64_t samp[4];       /* sampler RNG after that epoch's order */
 	uint64_t drop[4];       /* dropout RNG */
 	double loss_sum;        /* CE sum and rows of the current epoch so far */
 	int64_t loss_n;
-	double best_loss;       /* lowest validation loss so far (keep-best), +inf none */
-	int64_t best_epoch;     /* its epoch, 0 = none */
-} trainer_state;
+} cls_state;
 
 /* ---- training ---------------------------------------------------------------------------- */
 
 typedef struct {
 	opts_t *o;
+	trainer tr;         /* loop control: position, budget, signals, checkpoints, keep-best */
 	gu_model *m;
 	gu_opt *opt;
 	gu_cls *w;
 	cd_set *train, *valid;
 	int32_t *ids, *labels;
 	uint32_t *order;
-	float *best_params, *best_buffers; /* keep-best copy */
 	uint32_t *bn_rows;  /* --precise-bn: the training records it reads, longest first */
 	int64_t bn_n;
 	float *bn_feat;     /* (bn_n, 3E) their pooled features */
 	FILE *log;
-	trainer_state st;
-	double t_start;
-} trainer;
-
-static void write_checkpoint(trainer *tr, const char *path)
-{
-	gu_model *m = tr->m;
-	if (gu_checkpoint_write(path, m, tr->opt->adam_m, tr->opt->adam_v, tr->opt->step, m->n_groups, &tr->st,
-				sizeof tr->st) < 0)
-		fl_die("%s", gu_errmsg());
-	if (tr->o->keep_best && tr->st.best_epoch > 0) {
-		/* the best epoch's model beside the checkpoint, so a resume can still keep it */
-		char bp[4096];
-		snprintf(bp, sizeof bp, "%s.best", path);
-		float *p = m->params, *b = m->buffers;
-		m->params = tr->best_params, m->buffers = tr->best_buffers;
-		int rc = gu_model_write(m, bp);
-		m->params = p, m->buffers = b;
-		if (rc < 0) fl_die("%s", gu_errmsg());
-	}
-}
+	cls_state st;
+	gu_rng drop;        /* dropout masks */
+	/* the current epoch */
+	uint32_t frozen;    /* layer groups the stage does not train */
+	int64_t used, nbpe; /* records in whole batches, batches */
+	double t_epoch;
+} fit_t;
 
 /* --precise-bn: the BatchNorm statistics from the eval-mode features of the bn_rows records. */
-static void precise_bn(trainer *tr)
+static void precise_bn(fit_t *f)
 {
-	int B = tr->o->B, F = 3 * tr->w->E;
-	for (int64_t k = 0; k < tr->bn_n; k += B) {
-		int nb = (int)(tr->bn_n - k < B ? tr->bn_n - k : B);
-		int S = cd_batch(tr->train, tr->bn_rows + k, nb, tr->ids, NULL);
-		if (gu_cls_pool(tr->w, tr->ids, S, nb) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
-		memcpy(tr->bn_feat + (size_t)k * F, tr->w->feat, (size_t)nb * F * sizeof(float));
-		fl_progress("BatchNorm statistics: %lld of %lld records", (long long)(k + nb), (long long)tr->bn_n);
+	int B = f->o->B, F = 3 * f->w->E;
+	for (int64_t k = 0; k < f->bn_n; k += B) {
+		int nb = (int)(f->bn_n - k < B ? f->bn_n - k : B);
+		int S = cd_batch(f->train, f->bn_rows + k, nb, f->ids, NULL);
+		if (gu_cls_pool(f->w, f->ids, S, nb) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
+		memcpy(f->bn_feat + (size_t)k * F, f->w->feat, (size_t)nb * F * sizeof(float));
+		fl_progress("BatchNorm statistics: %lld of %lld records", (long long)(k + nb), (long long)f->bn_n);
 	}
-	if (gu_cls_bn_recompute(tr->w, tr->bn_feat, tr->bn_n) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
+	if (gu_cls_bn_recompute(f->w, f->bn_feat, f->bn_n) < 0) fl_die("BatchNorm statistics: %s", gu_errmsg());
 }
 
 /* Mean CE and accuracy over the validation set (eval mode). */
-static void validate(trainer *tr, double *loss, double *acc)
+static void validate(fit_t *f, double *loss, double *acc)
 {
-	cd_set *v = tr->valid;
-	int B = tr->o->B;
-	cd_sort_desc(v, tr->order);
+	cd_set *v = f->valid;
+	int B = f->o->B;
+	cd_sort_desc(v, f->order);
 	double ce = 0;
 	int64_t n = 0, correct = 0;
 	for (int64_t k = 0; k < v->n; k += B) {
 		int nb = (int)(v->n - k < B ? v->n - k : B);
-		int S = cd_batch(v, tr->order + k, nb, tr->ids, tr->labels);
+		int S = cd_batch(v, f->order + k, nb, f->ids, f->labels);
 		gu_loss ls;
-		if (gu_cls_step(tr->w, NULL, NULL, tr->ids, tr->labels, S, nb, 0, NULL, &ls) < 0)
+		if (gu_cls_step(f->w, NULL, NULL, f->ids, f->labels, S, nb, 0, NULL, &ls) < 0)
 			fl_die("validation: %s", gu_errmsg());
 		ce += ls.ce_sum, n += ls.n, correct += ls.correct;
 		fl_progress("validating: %lld of %lld records", (long long)(k + nb), (long long)v->n);
@@ -289,146 +284,153 @@ static void validate(trainer *tr, double *loss, double *acc)
 	*loss = ce / (double)n, *acc = (double)correct / (double)n;
 }
 
-static void finish_model(trainer *tr)
+/* tr_loop.payload */
+static size_t cls_payload(void *ctx, void *dst)
 {
-	gu_model *m = tr->m;
-	if (tr->o->keep_best && tr->st.best_epoch > 0) {
-		memcpy(m->params, tr->best_params, m->n_params * sizeof(float));
-		memcpy(m->buffers, tr->best_buffers, m->n_buffers * sizeof(float));
-		fl_info("keeping epoch %lld (validation loss %.4f)", (long long)tr->st.best_epoch, tr->st.best_loss);
-	} else if (tr->bn_n > 0 && tr->st.batch > 0) {
-		precise_bn(tr); /* stopped within an epoch: its statistics are not set yet */
+	fit_t *f = ctx;
+	if (dst) {
+		memcpy(f->st.drop, f->drop.s, sizeof f->st.drop);
+		memcpy(dst, &f->st, sizeof f->st);
 	}
-	if (gu_model_write(m, tr->o->out) < 0) fl_die("%s", gu_errmsg());
+	return sizeof f->st;
 }
 
-/* Runs the schedule from tr->st's position; returns 1 when the time budget stopped it, 2 when
- * SIGINT/SIGTERM did (both after a whole batch, with tr->st at the next one). */
-static int train(trainer *tr)
+/* tr_loop.n_epochs */
+static int64_t cls_n_epochs(void *ctx, int64_t s) { return ((fit_t *)ctx)->o->stage[s].epochs; }
+
+/* tr_loop.epoch_begin: the stage's trainable groups (and, at its start, a new optimiser); the
+ * epoch's SortishSampler order, a function of the sampler's state at the epoch's start. */
+static int64_t cls_epoch_begin(void *ctx, const tr_pos *p)
 {
-	opts_t *o = tr->o;
-	gu_model *m = tr->m;
-	cd_set *s = tr->train;
-	int B = o->B, G = m->n_groups;
-	trainer_state *st = &tr->st;
-	gu_rng samp, drop;
-	memcpy(drop.s, st->drop, sizeof drop.s);
-	for (; st->stage < o->n_stages; st->stage++, st->epoch = 0) {
-		const stage_t *sg = &o->stage[st->stage];
-		int trainable = sg->groups ? sg->groups : G;
-		uint32_t frozen = gu_freeze_to_mask(G - trainable);
-		tr->w->frozen = frozen;
-		if (st->epoch == 0 && st->batch == 0) gu_opt_reset(tr->opt); /* a new optimiser per stage */
-		for (; st->epoch < sg->epochs; st->epoch++) {
-			double t0 = gu_realtime();
-			if (st->batch == 0) {
-				memcpy(st->samp_epoch, st->samp, sizeof st->samp);
-				st->loss_sum = 0, st->loss_n = 0;
-			}
-			memcpy(samp.s, st->samp_epoch, sizeof samp.s);
-			int64_t used = cd_sortish(s, B, &samp, tr->order);
-			memcpy(st->samp, samp.s, sizeof samp.s);
-			int64_t nbpe = used / B > 0 ? used / B : 1, N = nbpe * sg->epochs;
-			for (; st->batch < nbpe; st->batch++) {
-				int64_t k = st->batch, t = st->epoch * nbpe + k;
-				int nb = (int)(used - k * B < B ? used - k * B : B);
-				int S = cd_batch(s, tr->order + k * B, nb, tr->ids, tr->labels);
-				double beta1, lr[GU_MAX_GROUPS];
-				double lr_t = gu_onecycle(t, N, sg->lr, 25.0, 0.3, 0.8, 0.7, &beta1);
-				gu_discriminative_lr(lr, G, lr_t, o->lr_factor);
-				gu_opt_zero_grad(tr->opt);
-				gu_loss ls;
-				int rc = gu_cls_step(tr->w, tr->opt->grad, NULL, tr->ids, tr->labels, S, nb, 1, &drop, &ls);
-				if (rc == GU_ENUM)
-					fl_die("training diverged (loss not finite) in stage %lld, epoch %lld, batch %lld; "
-					       "try a lower learning rate%s", (long long)st->stage + 1, (long long)st->epoch + 1,
-					       (long long)k + 1, o->checkpoint ? " (the last checkpoint is kept)" : "");
-				if (rc < 0) fl_die("%s", gu_errmsg());
-				double norm = gu_opt_step(tr->opt, lr, beta1, frozen);
-				if (!isfinite(norm))
-					fl_die("training diverged (gradient not finite) in stage %lld, epoch %lld, batch %lld",
-					       (long long)st->stage + 1, (long long)st->epoch + 1, (long long)k + 1);
-				st->loss_sum += ls.ce_sum, st->loss_n += ls.n;
-				fl_progress("stage %lld/%d epoch %lld/%d batch %lld/%lld: loss %.4f, lr %.3g",
-					    (long long)st->stage + 1, o->n_stages, (long long)st->epoch + 1, sg->epochs,
-					    (long long)k + 1, (long long)nbpe, st->loss_sum / (double)st->loss_n, lr_t);
-				int last = st->batch + 1 == nbpe && st->epoch + 1 == sg->epochs && st->stage + 1 == o->n_stages;
-				int why = fl_signalled() ? 2 : o->time_budget > 0 && gu_realtime() - tr->t_start > o->time_budget;
-				if (why && !last) {
-					st->batch++;
-					memcpy(st->drop, drop.s, sizeof drop.s);
-					return why;
-				}
-			}
-			memcpy(st->drop, drop.s, sizeof drop.s);
-			st->batch = 0;
-			st->epochs_done++;
-			double vl = NAN, va = NAN, rl = NAN, ra = NAN, tl = st->loss_sum / (double)st->loss_n;
-			if (tr->valid && tr->bn_n > 0) validate(tr, &rl, &ra); /* the running averages, for the record */
-			if (tr->bn_n > 0) precise_bn(tr);
-			if (tr->valid) validate(tr, &vl, &va);
-			double secs = gu_realtime() - t0;
-			if (o->keep_best && vl < st->best_loss) {
-				st->best_loss = vl, st->best_epoch = st->epochs_done;
-				memcpy(tr->best_params, m->params, m->n_params * sizeof(float));
-				memcpy(tr->best_buffers, m->buffers, m->n_buffers * sizeof(float));
-			}
-			char run[96] = "";
-			if (!isnan(rl))
-				snprintf(run, sizeof run, "; with the running averages %.4f, %.4f", rl, ra);
-			fl_info("epoch %lld (stage %lld, lr %g): train_loss %.4f valid_loss %.4f valid_accuracy %.4f "
-				"(%.1f s%s)", (long long)st->epochs_done, (long long)st->stage + 1, sg->lr, tl, vl, va, secs, run);
-			if (tr->log) {
-				fprintf(tr->log, "%lld\t%lld\t%g\t%.6f\t%.6f\t%.6f\t%.2f\t%.6f\t%.6f\n", (long long)st->epochs_done,
-					(long long)st->stage + 1, sg->lr, tl, vl, va, secs, rl, ra);
-				if (fflush(tr->log) != 0) fl_die("%s: write error: %s", o->log, strerror(errno));
-			}
-			if (o->checkpoint) {
-				/* the position after this epoch */
-				trainer_state keep = *st;
-				if (++st->epoch == sg->epochs) st->stage++, st->epoch = 0;
-				write_checkpoint(tr, o->checkpoint);
-				*st = keep;
-			}
-		}
+	fit_t *f = ctx;
+	const stage_t *sg = &f->o->stage[p->stage];
+	const int G = f->m->n_groups;
+	cls_state *st = &f->st;
+	f->frozen = gu_freeze_to_mask(G - (sg->groups ? sg->groups : G));
+	f->w->frozen = f->frozen;
+	if (p->epoch == 0 && p->batch == 0) gu_opt_reset(f->opt); /* a new optimiser per stage */
+	f->t_epoch = gu_realtime();
+	if (p->batch == 0) {
+		memcpy(st->samp_epoch, st->samp, sizeof st->samp);
+		st->loss_sum = 0, st->loss_n = 0;
 	}
-	return 0;
+	gu_rng samp;
+	memcpy(samp.s, st->samp_epoch, sizeof samp.s);
+	f->used = cd_sortish(f->train, f->o->B, &samp, f->order);
+	memcpy(st->samp, samp.s, sizeof samp.s);
+	f->nbpe = f->used / f->o->B > 0 ? f->used / f->o->B : 1;
+	return f->nbpe;
 }
 
-static void resume(trainer *tr, const char *path)
+/* One training step on batch k of the epoch (step t of the stage's n): the batch, the
+ * gradient, the optimiser. */
+static void cls_train_batch(fit_t *f, const tr_pos *p, int64_t k, int64_t t, int64_t n)
 {
-	gu_checkpoint ck;
-	if (gu_checkpoint_read(path, &ck) < 0) fl_die("%s", gu_errmsg());
-	if (ck.model->hp.kind != GU_MODEL_CLS) fl_die("%s: not a classifier checkpoint", path);
-	if (ck.trainer_len != sizeof(trainer_state)) fl_die("%s: not a clstrain checkpoint", path);
-	memcpy(&tr->st, ck.trainer_state, sizeof tr->st);
-	if (memcmp(tr->st.magic, "GUCLST2", 8) != 0) fl_die("%s: not a clstrain checkpoint", path);
-	tr->st.stages[sizeof tr->st.stages - 1] = 0;
-	if (strcmp(tr->st.stages, tr->o->stages_text) != 0 || tr->st.B != tr->o->B || tr->st.lr_factor != tr->o->lr_factor)
-		fl_die("%s: made with --stages %s -b %lld --lr-factor %g; resume with the same schedule", path,
-		       tr->st.stages, (long long)tr->st.B, tr->st.lr_factor);
-	tr->m = ck.model;
-	tr->opt = gu_opt_new(tr->m);
-	if (!tr->opt) fl_die("%s", gu_errmsg());
-	memcpy(tr->opt->adam_m, ck.adam_m, tr->m->n_params * sizeof(float));
-	memcpy(tr->opt->adam_v, ck.adam_v, tr->m->n_params * sizeof(float));
-	for (int g = 0; g < tr->m->n_groups; g++) tr->opt->step[g] = ck.group_steps[g];
-	ck.model = NULL;
-	gu_checkpoint_free(&ck);
-	if (tr->o->keep_best && tr->st.best_epoch > 0) {
-		char bp[4096];
-		snprintf(bp, sizeof bp, "%s.best", path);
-		gu_model *b = gu_model_read(bp);
-		if (!b) fl_die("%s", gu_errmsg());
-		if (b->n_params != tr->m->n_params || b->n_buffers != tr->m->n_buffers)
-			fl_die("%s: does not match the checkpoint", bp);
-		tr->best_params = b->params, tr->best_buffers = b->buffers;
-		b->params = NULL, b->buffers = NULL;
-		gu_model_free(b);
+	const opts_t *o = f->o;
+	const stage_t *sg = &o->stage[p->stage];
+	const int B = o->B;
+	int nb = (int)(f->used - k * B < B ? f->used - k * B : B);
+	int S = cd_batch(f->train, f->order + k * B, nb, f->ids, f->labels);
+	double beta1, lr[GU_MAX_GROUPS];
+	double lr_t = tr_onecycle(&o->tr, t, n, sg->lr, &beta1);
+	gu_discriminative_lr(lr, f->m->n_groups, lr_t, o->lr_factor);
+	gu_opt_zero_grad(f->opt);
+	gu_loss ls;
+	int rc = gu_cls_step(f->w, f->opt->grad, NULL, f->ids, f->labels, S, nb, 1, &f->drop, &ls);
+	if (rc == GU_ENUM)
+		fl_die("training diverged (loss not finite) in stage %lld, epoch %lld, batch %lld; try a lower learning rate%s",
+		       (long long)p->stage + 1, (long long)p->epoch + 1, (long long)k + 1,
+		       o->tr.ckpt_path ? " (the last checkpoint is kept)" : "");
+	if (rc < 0) fl_die("%s", gu_errmsg());
+	double norm = gu_opt_step(f->opt, lr, beta1, f->frozen);
+	if (!isfinite(norm))
+		fl_die("training diverged (gradient not finite) in stage %lld, epoch %lld, batch %lld", (long long)p->stage + 1,
+		       (long long)p->epoch + 1, (long long)k + 1);
+	f->st.loss_sum += ls.ce_sum, f->st.loss_n += ls.n;
+	fl_progress("stage %lld/%d epoch %lld/%d batch %lld/%lld: loss %.4f, lr %.3g", (long long)p->stage + 1, o->n_stages,
+		    (long long)p->epoch + 1, sg->epochs, (long long)k + 1, (long long)f->nbpe, f->st.loss_sum / (double)f->st.loss_n, lr_t);
+}
+
+/* tr_loop.batch: the stage's one-cycle runs over all its epochs' batches. */
+static void cls_batch(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	const int64_t epochs = f->o->stage[p->stage].epochs;
+	cls_train_batch(f, p, p->batch, p->epoch * f->nbpe + p->batch, f->nbpe * epochs);
+}
+
+/* tr_loop.epoch_end: BatchNorm statistics, validation, a log line. */
+static double cls_epoch_end(void *ctx, const tr_pos *p)
+{
+	fit_t *f = ctx;
+	const opts_t *o = f->o;
+	const stage_t *sg = &o->stage[p->stage];
+	double vl = NAN, va = NAN, rl = NAN, ra = NAN, tl = f->st.loss_sum / (double)f->st.loss_n;
+	if (f->valid && f->bn_n > 0) validate(f, &rl, &ra); /* the running averages, for the record */
+	if (f->bn_n > 0) precise_bn(f);
+	if (f->valid) validate(f, &vl, &va);
+	double secs = gu_realtime() - f->t_epoch;
+	char run[96] = "";
+	if (!isnan(rl)) snprintf(run, sizeof run, "; with the running averages %.4f, %.4f", rl, ra);
+	fl_info("epoch %lld (stage %lld, lr %g): train_loss %.4f valid_loss %.4f valid_accuracy %.4f (%.1f s%s)", (long long)p->epochs_done,
+		(long long)p->stage + 1, sg->lr, tl, vl, va, secs, run);
+	if (f->log) {
+		fprintf(f->log, "%lld\t%lld\t%g\t%.6f\t%.6f\t%.6f\t%.2f\t%.6f\t%.6f\n", (long long)p->epochs_done, (long long)p->stage + 1, sg->lr,
+			tl, vl, va, secs, rl, ra);
+		if (fflush(f->log) != 0) fl_die("%s: write error: %s", o->log, strerror(errno));
 	}
-	fl_info("resuming from %s: stage %lld, epoch %lld, batch %lld (%lld epochs done)", path,
-		(long long)tr->st.stage + 1, (long long)tr->st.epoch + 1, (long long)tr->st.batch + 1,
-		(long long)tr->st.epochs_done);
+	return vl;
+}
+
+/* The model written at the end: keep-best's epoch, or the last with its BatchNorm statistics. */
+static void finish_model(fit_t *f)
+{
+	if (tr_use_best(&f->tr)) {
+		fl_info("keeping epoch %lld (validation loss %.4f)", (long long)f->tr.pos.best_epoch, f->tr.pos.best_loss);
+	} else if (f->bn_n > 0 && f->tr.pos.batch > 0) {
+		precise_bn(f); /* stopped within an epoch: its statistics are not set yet */
+	}
+	if (gu_model_write(f->m, f->o->out) < 0) fl_die("%s", gu_errmsg());
+}
+
+/* Continues a checkpoint: position and model from the trainer, the classifier's state from
+ * its payload (the same schedule, batch size, lr factor and seed). */
+static void resume(fit_t *f)
+{
+	opts_t *o = f->o;
+	const char *path = o->tr.resume;
+	f->m = tr_resume(&f->tr, &o->tr, GU_MODEL_CLS);
+	if (f->tr.payload_len != sizeof f->st) fl_die("%s: not a clstrain checkpoint", path);
+	memcpy(&f->st, f->tr.payload, sizeof f->st);
+	cls_state *st = &f->st;
+	if (memcmp(st->magic, "GUCLST3", 8) != 0) fl_die("%s: not a clstrain checkpoint", path);
+	st->stages[sizeof st->stages - 1] = 0;
+	if (strcmp(st->stages, o->stages_text) != 0 || st->B != o->B || st->lr_factor != o->lr_factor)
+		fl_die("%s: made with --stages %s -b %lld --lr-factor %g; resume with the same schedule", path, st->stages, (long long)st->B,
+		       st->lr_factor);
+	/* the run's seed (it draws the --precise-bn sample) */
+	if (o->tr.seed_set && o->seed != f->tr.pos.seed)
+		fl_die("%s: made with --seed %llu; resume without --seed or with the same", path, (unsigned long long)f->tr.pos.seed);
+	o->seed = f->tr.pos.seed;
+	memcpy(f->drop.s, st->drop, sizeof f->drop.s);
+	const tr_pos *p = &f->tr.pos;
+	fl_info("resuming from %s: stage %lld, epoch %lld, batch %lld (%lld epochs done)", path, (long long)p->stage + 1,
+		(long long)p->epoch + 1, (long long)p->batch + 1, (long long)p->epochs_done);
+}
+
+/* A fresh run's classifier state: the schedule it checks on resume, the rngs from the seed. */
+static void start_state(fit_t *f)
+{
+	const opts_t *o = f->o;
+	cls_state *st = &f->st;
+	memset(st, 0, sizeof *st);
+	memcpy(st->magic, "GUCLST3", 8);
+	snprintf(st->stages, sizeof st->stages, "%s", o->stages_text);
+	st->B = o->B, st->lr_factor = o->lr_factor;
+	gu_rng r;
+	gu_rng_seed(&r, o->seed * 3 + 1);
+	memcpy(st->samp, r.s, sizeof r.s);
+	gu_rng_seed(&f->drop, o->seed * 3 + 2);
 }
 
 static const char *label_list(char **l, int n)
@@ -441,12 +443,13 @@ static const char *label_list(char **l, int n)
 	return buf;
 }
 
-int main(int argc, char **argv)
+/* ---- main's steps ------------------------------------------------------------------------ */
+
+/* Parses the command line into o (usage errors exit 2); -h and --version print and exit 0. */
+static void parse_args(opts_t *o, int argc, char **argv)
 {
-	opts_t o = {.B = 64, .threads = 1, .emb = 400, .hidden = 1150, .layers = 3, .max_len = 4000 * 70, .precise_bn = 1024,
-		    .drop_mult = 0.5, .lr_factor = 2.6, .alpha = 2, .beta = 1, .wd = 1e-2, .seed = 1, .stages_text = DEFAULT_STAGES};
-	enum { O_NOPRE = 256, O_LAYERS, O_DROP, O_BPTT, O_MAXLEN, O_STAGES, O_WD, O_CLIP, O_BEST, O_SEED,
-	       O_TIME, O_LOG, O_CKPT, O_RESUME, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR, O_PRECISE_BN };
+	enum { O_NOPRE = 256, O_LAYERS, O_DROP, O_BPTT, O_MAXLEN, O_STAGES, O_WD, O_CLIP, O_SEED,
+	       O_LOG, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR, O_PRECISE_BN };
 	static const struct option lopts[] = {
 		{"lm", required_argument, 0, 'm'},	     {"no-pretrain", no_argument, 0, O_NOPRE},
 		{"vocab", required_argument, 0, 'v'},	     {"emb", required_argument, 0, 'E'},
@@ -455,88 +458,182 @@ int main(int argc, char **argv)
 		{"max-len", required_argument, 0, O_MAXLEN}, {"valid", required_argument, 0, 'V'},
 		{"stages", required_argument, 0, O_STAGES},  {"batch", required_argument, 0, 'b'},
 		{"wd", required_argument, 0, O_WD},	     {"clip", required_argument, 0, O_CLIP},
-		{"keep-best", no_argument, 0, O_BEST},	     {"seed", required_argument, 0, O_SEED},
-		{"time", required_argument, 0, O_TIME},	     {"log", required_argument, 0, O_LOG},
-		{"checkpoint", required_argument, 0, O_CKPT}, {"resume", required_argument, 0, O_RESUME},
+		{"keep-best", no_argument, 0, TR_O_KEEPBEST}, {"seed", required_argument, 0, O_SEED},
+		{"log", required_argument, 0, O_LOG},	     TR_LONG_OPTIONS,
 		{"threads", required_argument, 0, 't'},	     {"help", no_argument, 0, 'h'},
 		{"alpha", required_argument, 0, O_ALPHA},    {"beta", required_argument, 0, O_BETA},
 		{"lr-factor", required_argument, 0, O_LRFACTOR}, {"version", no_argument, 0, O_VERSION},
 		{"precise-bn", required_argument, 0, O_PRECISE_BN}, {0, 0, 0, 0}};
-	fl_init("clstrain", argc, argv);
 	int c;
 	while ((c = getopt_long(argc, argv, "m:v:E:H:V:b:o:t:qh", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o.lm = optarg; break;
-		case O_NOPRE: o.no_pretrain = 1; break;
-		case 'v': o.vocab = optarg; break;
-		case 'E': o.emb = (int)fl_parse_long(optarg, "-E", 1, 65536); break;
-		case 'H': o.hidden = (int)fl_parse_long(optarg, "-H", 1, 65536); break;
-		case O_LAYERS: o.layers = (int)fl_parse_long(optarg, "--layers", 1, GU_MAX_LAYERS); break;
-		case O_DROP: o.drop_mult = fl_parse_double(optarg, "--drop-mult", 0, 1.6); break;
-		case O_ALPHA: o.alpha = fl_parse_double(optarg, "--alpha", 0, 1e6); break;
-		case O_BETA: o.beta = fl_parse_double(optarg, "--beta", 0, 1e6); break;
-		case O_BPTT: o.bptt = (int)fl_parse_long(optarg, "--bptt", 1, 100000); break;
-		case O_MAXLEN: o.max_len = fl_parse_size(optarg, "--max-len", 0, INT32_MAX); break;
+		case 'm': o->lm = optarg; break;
+		case O_NOPRE: o->no_pretrain = 1; break;
+		case 'v': o->vocab = optarg; break;
+		case 'E': o->emb = (int)fl_parse_long(optarg, "-E", 1, 65536); break;
+		case 'H': o->hidden = (int)fl_parse_long(optarg, "-H", 1, 65536); break;
+		case O_LAYERS: o->layers = (int)fl_parse_long(optarg, "--layers", 1, GU_MAX_LAYERS); break;
+		case O_DROP: o->drop_mult = fl_parse_double(optarg, "--drop-mult", 0, 1.6); break;
+		case O_ALPHA: o->alpha = fl_parse_double(optarg, "--alpha", 0, 1e6); break;
+		case O_BETA: o->beta = fl_parse_double(optarg, "--beta", 0, 1e6); break;
+		case O_BPTT: o->bptt = (int)fl_parse_long(optarg, "--bptt", 1, 100000); break;
+		case O_MAXLEN: o->max_len = fl_parse_size(optarg, "--max-len", 0, INT32_MAX); break;
 		case 'V':
-			if (!(o.valid = realloc(o.valid, (size_t)(o.n_valid + 1) * sizeof *o.valid))) fl_die("out of memory");
-			o.valid[o.n_valid++] = optarg;
+			if (!(o->valid = realloc(o->valid, (size_t)(o->n_valid + 1) * sizeof *o->valid))) fl_die("out of memory");
+			o->valid[o->n_valid++] = optarg;
 			break;
-		case O_STAGES: o.stages_text = optarg; break;
-		case 'b': o.B = (int)fl_parse_long(optarg, "-b", 2, 65536); break;
-		case O_LRFACTOR: o.lr_factor = fl_parse_double(optarg, "--lr-factor", 1, 1e6); break;
-		case O_WD: o.wd = fl_parse_double(optarg, "--wd", 0, 1); break;
-		case O_CLIP: o.clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
-		case O_BEST: o.keep_best = 1; break;
-		case O_PRECISE_BN: o.precise_bn = fl_parse_size(optarg, "--precise-bn", 0, INT32_MAX); break;
-		case O_SEED: o.seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, INT64_MAX); break;
-		case O_TIME: o.time_budget = fl_parse_duration(optarg, "--time"); break;
-		case O_LOG: o.log = optarg; break;
-		case O_CKPT: o.checkpoint = optarg; break;
-		case O_RESUME: o.resume = optarg; break;
-		case 'o': o.out = optarg; break;
-		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
+		case O_STAGES: o->stages_text = optarg; break;
+		case 'b': o->B = (int)fl_parse_long(optarg, "-b", 2, 65536); break;
+		case O_LRFACTOR: o->lr_factor = fl_parse_double(optarg, "--lr-factor", 1, 1e6); break;
+		case O_WD: o->wd = fl_parse_double(optarg, "--wd", 0, 1); break;
+		case O_CLIP: o->clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
+		case O_PRECISE_BN: o->precise_bn = fl_parse_size(optarg, "--precise-bn", 0, INT32_MAX); break;
+		case O_SEED: o->seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, INT64_MAX), o->tr.seed_set = 1; break;
+		case O_LOG: o->log = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 't': o->threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
 		case 'q': fl_quiet = 1; break;
-		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
-		case O_VERSION: printf("clstrain %s\n", GU_VERSION); fl_close_stdout(); return 0;
-		default: fl_bad_option(argv);
+		case 'h': usage(stdout, o); fl_close_stdout(); exit(0);
+		case O_VERSION: printf("clstrain %s\n", GU_VERSION); fl_close_stdout(); exit(0);
+		default:
+			if (!tr_parse_option(&o->tr, c, optarg)) fl_bad_option(argv);
 		}
 	}
-	parse_stages(&o, o.stages_text);
-	if (strlen(o.stages_text) >= sizeof ((trainer_state *)0)->stages) fl_usage_error("--stages: too long");
-	if (!o.out) fl_usage_error("an output file is required (-o CLS)");
-	if (o.resume) {
-		if (o.lm || o.vocab || o.no_pretrain) fl_usage_error("--resume takes the model from the checkpoint; drop -m, -v and --no-pretrain");
-	} else if (o.no_pretrain) {
-		if (o.lm) fl_usage_error("-m and --no-pretrain are exclusive");
-		if (!o.vocab) fl_usage_error("--no-pretrain needs a vocabulary (-v VOCAB)");
-	} else {
-		if (!o.lm) fl_usage_error("a language model is required (-m LM), or --no-pretrain with -v VOCAB");
-		if (o.vocab) fl_usage_error("-v goes with --no-pretrain (with -m the LM's vocabulary is used)");
-	}
-	if (o.keep_best && o.n_valid == 0) fl_usage_error("--keep-best needs validation data (-V)");
-	int n_in = argc - optind;
-	if (n_in == 0) fl_usage_error("no training stream given");
-	char **inputs = argv + optind;
-	int n_stdin = 0;
-	for (int i = 0; i < n_in; i++) n_stdin += strcmp(inputs[i], "-") == 0;
-	for (int i = 0; i < o.n_valid; i++) n_stdin += strcmp(o.valid[i], "-") == 0;
-	if (n_stdin > 1 || (n_stdin && n_in + o.n_valid > 1)) fl_usage_error("'-' (stdin) cannot be combined with other inputs");
-	openblas_set_num_threads(o.threads);
+	o->inputs = argv + optind, o->n_in = argc - optind;
+}
 
-	/* the output must be writable before hours of training */
-	gu_out *probe = gu_out_open(o.out);
+/* The combinations of options; the output must be writable before hours of training. */
+static void check_args(opts_t *o)
+{
+	parse_stages(o, o->stages_text);
+	if (strlen(o->stages_text) >= sizeof ((cls_state *)0)->stages) fl_usage_error("--stages: too long");
+	if (!o->out) fl_usage_error("an output file is required (-o CLS)");
+	if (o->tr.resume) {
+		if (o->lm || o->vocab || o->no_pretrain) fl_usage_error("--resume takes the model from the checkpoint; drop -m, -v and --no-pretrain");
+	} else if (o->no_pretrain) {
+		if (o->lm) fl_usage_error("-m and --no-pretrain are exclusive");
+		if (!o->vocab) fl_usage_error("--no-pretrain needs a vocabulary (-v VOCAB)");
+	} else {
+		if (!o->lm) fl_usage_error("a language model is required (-m LM), or --no-pretrain with -v VOCAB");
+		if (o->vocab) fl_usage_error("-v goes with --no-pretrain (with -m the LM's vocabulary is used)");
+	}
+	if (o->tr.keep_best && o->n_valid == 0) fl_usage_error("--keep-best needs validation data (-V)");
+	if (o->n_in == 0) fl_usage_error("no training stream given");
+	int n_stdin = 0;
+	for (int i = 0; i < o->n_in; i++) n_stdin += strcmp(o->inputs[i], "-") == 0;
+	for (int i = 0; i < o->n_valid; i++) n_stdin += strcmp(o->valid[i], "-") == 0;
+	if (n_stdin > 1 || (n_stdin && o->n_in + o->n_valid > 1)) fl_usage_error("'-' (stdin) cannot be combined with other inputs");
+	tr_check_options(&o->tr, o->out);
+	/* an explicitly named checkpoint keeps clstrain's epoch checkpoints */
+	o->tr.ckpt_epochs = o->tr.ckpt_named;
+	gu_out *probe = gu_out_open(o->out);
 	if (!probe) fl_die("%s", gu_errmsg());
 	gu_out_close(probe, 1);
+}
 
-	trainer tr = {.o = &o, .t_start = gu_realtime()};
-	gu_rng init;
-	gu_rng_seed(&init, o.seed);
+/* Reads the training (and validation) records and gives them class ids: a checkpoint's or a
+ * classifier's classes stay, else the training labels make them. Returns the classes
+ * (*owned: the caller frees the array). */
+static char **load_data(fit_t *f, const gu_vocab *v, const gu_model *has, cd_set *train, cd_set *valid, int *n_labels)
+{
+	const opts_t *o = f->o;
+	cd_load(train, o->inputs, o->n_in, v, "training");
+	if (train->n == 0) fl_die("%s: no training records", o->inputs[0]);
+	char **labels = has ? has->labels : cd_used_labels(train, n_labels);
+	if (has) *n_labels = has->n_labels;
+	cd_map_labels(train, labels, *n_labels, 1);
+	if (*n_labels < 2)
+		fl_die("%s: the training records carry only one label (%s); a classifier needs at least two classes", o->inputs[0],
+		       label_list(labels, *n_labels));
+	if (train->n < 2) fl_die("%s: a single training record; BatchNorm needs at least two", o->inputs[0]);
+	f->train = train;
+	if (o->n_valid) {
+		cd_load(valid, o->valid, o->n_valid, v, "validation");
+		if (valid->n == 0) fl_die("%s: no validation records", o->valid[0]);
+		cd_map_labels(valid, labels, *n_labels, 1);
+		f->valid = valid;
+	}
+	return labels;
+}
+
+/* Work buffers for the largest batch, the keep-best copy, the log. */
+static void setup_buffers(fit_t *f)
+{
+	const opts_t *o = f->o;
+	int64_t maxS = f->train->max_len, nmax = f->train->n;
+	if (f->valid && f->valid->max_len > maxS) maxS = f->valid->max_len;
+	if (f->valid && f->valid->n > nmax) nmax = f->valid->n;
+	f->ids = malloc((size_t)(maxS > 0 ? maxS : 1) * (size_t)o->B * sizeof *f->ids);
+	f->labels = malloc((size_t)o->B * sizeof *f->labels);
+	f->order = malloc((size_t)nmax * sizeof *f->order);
+	if (!f->ids || !f->labels || !f->order) fl_die("out of memory");
+	if (o->log) {
+		int append = o->tr.resume != NULL;
+		if (!(f->log = fopen(o->log, append ? "a" : "w"))) fl_die("%s: cannot create: %s", o->log, strerror(errno));
+		if (!append || ftell(f->log) == 0)
+			fprintf(f->log, "epoch\tstage\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tseconds\t"
+					"running_valid_loss\trunning_valid_accuracy\n");
+	}
+}
+
+/* --precise-bn: a fixed random subset, drawn from its own stream (training is the same with or
+ * without), so a resumed run draws the same one from the checkpoint's seed. */
+static void setup_precise_bn(fit_t *f)
+{
+	const opts_t *o = f->o;
+	if (o->precise_bn <= 0) return;
+	gu_rng r;
+	gu_rng_seed(&r, o->seed * 3 + 3);
+	if (!(f->bn_rows = malloc((size_t)f->train->n * sizeof *f->bn_rows))) fl_die("out of memory");
+	f->bn_n = cd_sample(f->train, o->precise_bn, &r, f->bn_rows);
+	if (f->bn_n < 2) f->bn_n = 0;
+	else if (!(f->bn_feat = malloc((size_t)f->bn_n * 3 * f->m->hp.emb * sizeof(float)))) fl_die("out of memory");
+}
+
+/* Runs the stages from the trainer's position; a stop writes a checkpoint (SIGINT/SIGTERM and
+ * --max-steps: exit 3 without a model; --time: the model too). Returns the exit status. */
+static int run_training(fit_t *f)
+{
+	const opts_t *o = f->o;
+	const tr_loop L = {.ctx = f, .n_stages = o->n_stages, .n_epochs = cls_n_epochs, .epoch_begin = cls_epoch_begin, .batch = cls_batch,
+			   .epoch_end = cls_epoch_end, .payload = cls_payload};
+	fl_catch_signals();
+	int why = tr_run(&f->tr, &L);
+	const tr_pos *p = &f->tr.pos;
+	const char *ck = o->tr.ckpt_path;
+	if (why != TR_DONE) tr_write_checkpoint(&f->tr, &L);
+	if (why == TR_SIGNAL || why == TR_MAX_STEPS) {
+		fl_warn("%s in stage %lld, epoch %lld, batch %lld: %s%s", why == TR_SIGNAL ? "interrupted" : "stopped by --max-steps",
+			(long long)p->stage + 1, (long long)p->epoch + 1, (long long)p->batch,
+			ck ? "checkpoint written; continue with --resume " : "nothing saved (--no-checkpoint)", ck ? ck : "");
+		return EXIT_STOPPED;
+	}
+	if (why == TR_TIME)
+		fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s%s", o->tr.time_budget, (long long)p->stage + 1,
+			(long long)p->epoch + 1, (long long)p->batch, ck ? "; resume with --resume " : "", ck ? ck : "");
+	finish_model(f);
+	if (why == TR_DONE) tr_remove_checkpoint(&f->tr);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.B = 64, .threads = 1, .emb = 400, .hidden = 1150, .layers = 3, .max_len = 4000 * 70, .precise_bn = 1024,
+		    .drop_mult = 0.5, .lr_factor = 2.6, .alpha = 2, .beta = 1, .wd = 1e-2, .seed = 1, .stages_text = DEFAULT_STAGES};
+	tr_defaults(&o.tr);
+	fl_init("clstrain", argc, argv);
+	parse_args(&o, argc, argv);
+	check_args(&o);
+	openblas_set_num_threads(o.threads);
+
+	/* where the model comes from: a checkpoint, an LM or classifier, or a vocabulary */
+	fit_t f = {.o = &o};
 	gu_model *lm = NULL;
 	gu_vocab *vocab = NULL;
 	const gu_vocab *v;
-	if (o.resume) {
-		resume(&tr, o.resume);
-		v = tr.m->vocab;
+	if (o.tr.resume) {
+		resume(&f);
+		v = f.m->vocab;
 	} else if (o.lm) {
 		if (!(lm = gu_model_read(o.lm))) fl_die("%s", gu_errmsg());
 		v = lm->vocab;
@@ -544,112 +641,50 @@ int main(int argc, char **argv)
 		if (!(vocab = gu_vocab_read(o.vocab))) fl_die("%s", gu_errmsg());
 		v = vocab;
 	}
-
 	/* data: all of it read and checked before training */
 	cd_set train_set, valid_set;
-	cd_load(&train_set, inputs, n_in, v, "training");
-	if (train_set.n == 0) fl_die("%s: no training records", inputs[0]);
 	int n_labels;
-	/* a checkpoint's or a classifier's classes stay; else the training labels make them */
-	const gu_model *has = tr.m ? tr.m : lm && lm->hp.kind == GU_MODEL_CLS ? lm : NULL;
-	char **labels = has ? has->labels : cd_used_labels(&train_set, &n_labels);
-	if (has) n_labels = has->n_labels;
-	cd_map_labels(&train_set, labels, n_labels, 1);
-	if (n_labels < 2)
-		fl_die("%s: the training records carry only one label (%s); a classifier needs at least two classes",
-		       inputs[0], label_list(labels, n_labels));
-	if (train_set.n < 2) fl_die("%s: a single training record; BatchNorm needs at least two", inputs[0]);
-	if (o.n_valid) {
-		cd_load(&valid_set, o.valid, o.n_valid, v, "validation");
-		if (valid_set.n == 0) fl_die("%s: no validation records", o.valid[0]);
-		cd_map_labels(&valid_set, labels, n_labels, 1);
-	}
-
-	if (!tr.m) {
-		if (lm && lm->hp.kind == GU_MODEL_CLS) tr.m = model_from_cls(lm, &o), lm = NULL;
-		else if (lm) tr.m = model_from_lm(lm, &o, labels, n_labels, &init);
-		else tr.m = model_from_scratch(vocab, &o, labels, n_labels, &init);
+	const gu_model *has = f.m ? f.m : lm && lm->hp.kind == GU_MODEL_CLS ? lm : NULL;
+	char **labels = load_data(&f, v, has, &train_set, &valid_set, &n_labels);
+	if (!f.m) {
+		gu_rng init;
+		gu_rng_seed(&init, o.seed);
+		tr_init(&f.tr, &o.tr, o.seed);
+		if (lm && lm->hp.kind == GU_MODEL_CLS) f.m = model_from_cls(lm, &o), lm = NULL;
+		else if (lm) f.m = model_from_lm(lm, &o, labels, n_labels, &init);
+		else f.m = model_from_scratch(vocab, &o, labels, n_labels, &init);
 		vocab = NULL; /* the model owns it */
-		if (gu_model_add_prov(tr.m, "clstrain", argc, argv) < 0) fl_die("%s", gu_errmsg());
-		tr.opt = gu_opt_new(tr.m);
-		if (!tr.opt) fl_die("%s", gu_errmsg());
-		trainer_state *st = &tr.st;
-		memcpy(st->magic, "GUCLST2", 8);
-		snprintf(st->stages, sizeof st->stages, "%s", o.stages_text);
-		st->B = o.B, st->lr_factor = o.lr_factor;
-		gu_rng r;
-		gu_rng_seed(&r, o.seed * 3 + 1);
-		memcpy(st->samp, r.s, sizeof r.s);
-		gu_rng_seed(&r, o.seed * 3 + 2);
-		memcpy(st->drop, r.s, sizeof r.s);
-		st->best_loss = INFINITY;
+		int pargc;
+		char **pargv = tr_prov_argv(argc, argv, &pargc);
+		if (gu_model_add_prov(f.m, "clstrain", pargc, pargv) < 0) fl_die("%s", gu_errmsg());
+		start_state(&f);
 	}
-	gu_model *m = tr.m;
+	gu_model *m = f.m;
 	free(labels == m->labels ? NULL : labels);
 	gu_model_free(lm);
 	check_stages(&o, m->n_groups);
-	tr.opt->wd = o.wd, tr.opt->clip = o.clip;
-	if (!(tr.w = gu_cls_new(m, o.B))) fl_die("%s", gu_errmsg());
-	tr.train = &train_set, tr.valid = o.n_valid ? &valid_set : NULL;
-	int64_t maxS = train_set.max_len, nmax = train_set.n;
-	if (tr.valid && valid_set.max_len > maxS) maxS = valid_set.max_len;
-	if (tr.valid && valid_set.n > nmax) nmax = valid_set.n;
-	tr.ids = malloc((size_t)(maxS > 0 ? maxS : 1) * (size_t)o.B * sizeof *tr.ids);
-	tr.labels = malloc((size_t)o.B * sizeof *tr.labels);
-	tr.order = malloc((size_t)nmax * sizeof *tr.order);
-	if (!tr.ids || !tr.labels || !tr.order) fl_die("out of memory");
-	if (o.keep_best && !tr.best_params) {
-		tr.best_params = malloc(m->n_params * sizeof(float));
-		tr.best_buffers = malloc((m->n_buffers ? m->n_buffers : 1) * sizeof(float));
-		if (!tr.best_params || !tr.best_buffers) fl_die("out of memory");
-	}
-	if (o.log) {
-		int append = o.resume != NULL;
-		if (!(tr.log = fopen(o.log, append ? "a" : "w"))) fl_die("%s: cannot create: %s", o.log, strerror(errno));
-		if (!append || ftell(tr.log) == 0)
-			fprintf(tr.log, "epoch\tstage\tlr\ttrain_loss\tvalid_loss\tvalid_accuracy\tseconds\t"
-				"running_valid_loss\trunning_valid_accuracy\n");
-	}
+	if (!(f.opt = gu_opt_new(m))) fl_die("%s", gu_errmsg());
+	f.opt->wd = o.wd, f.opt->clip = o.clip;
+	tr_attach(&f.tr, m, f.opt);
+	if (!(f.w = gu_cls_new(m, o.B))) fl_die("%s", gu_errmsg());
+	setup_buffers(&f);
 	int64_t n_params = 0;
 	for (int i = 0; i < m->n_tensors; i++) n_params += m->tensors[i].buffer ? 0 : (int64_t)m->tensors[i].numel;
-	fl_info("%lld training records (%lld tokens), %lld validation records; classes %s; %lld parameters; "
-		"batch %d; stages %s", (long long)train_set.n, (long long)train_set.n_tok,
-		(long long)(tr.valid ? valid_set.n : 0), label_list(m->labels, m->n_labels), (long long)n_params, o.B,
-		o.stages_text);
+	fl_info("%lld training records (%lld tokens), %lld validation records; classes %s; %lld parameters; batch %d; stages %s",
+		(long long)train_set.n, (long long)train_set.n_tok, (long long)(f.valid ? valid_set.n : 0), label_list(m->labels, m->n_labels),
+		(long long)n_params, o.B, o.stages_text);
+	setup_precise_bn(&f);
 
-	if (o.precise_bn > 0) {
-		/* a fixed random subset, drawn from its own stream: training is the same with or without */
-		gu_rng r;
-		gu_rng_seed(&r, o.seed * 3 + 3);
-		if (!(tr.bn_rows = malloc((size_t)train_set.n * sizeof *tr.bn_rows))) fl_die("out of memory");
-		tr.bn_n = cd_sample(&train_set, o.precise_bn, &r, tr.bn_rows);
-		if (tr.bn_n < 2) tr.bn_n = 0;
-		else if (!(tr.bn_feat = malloc((size_t)tr.bn_n * 3 * m->hp.emb * sizeof(float)))) fl_die("out of memory");
-	}
-
-	fl_catch_signals();
-	int stopped = train(&tr);
-	if (stopped) {
-		if (o.checkpoint) write_checkpoint(&tr, o.checkpoint);
-		if (stopped == 2)
-			fl_warn("interrupted in stage %lld, epoch %lld, batch %lld: %s", (long long)tr.st.stage + 1,
-				(long long)tr.st.epoch + 1, (long long)tr.st.batch,
-				o.checkpoint ? "checkpoint written; continue with --resume" : "nothing saved (no --checkpoint)");
-		else
-			fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s", o.time_budget,
-				(long long)tr.st.stage + 1, (long long)tr.st.epoch + 1, (long long)tr.st.batch,
-				o.checkpoint ? "; resume with --resume" : "");
-	}
-	if (stopped != 2) finish_model(&tr);
-	if (tr.log && fclose(tr.log) != 0) fl_die("%s: write error: %s", o.log, strerror(errno));
+	int status = run_training(&f);
+	if (f.log && fclose(f.log) != 0) fl_die("%s: write error: %s", o.log, strerror(errno));
 	fl_summary();
-	free(tr.ids), free(tr.labels), free(tr.order), free(tr.best_params), free(tr.best_buffers);
-	free(tr.bn_rows), free(tr.bn_feat);
+	free(f.ids), free(f.labels), free(f.order), free(f.bn_rows), free(f.bn_feat);
 	free(o.valid);
-	gu_cls_free(tr.w);
-	gu_opt_free(tr.opt);
+	tr_free(&f.tr);
+	gu_cls_free(f.w);
+	gu_opt_free(f.opt);
 	cd_free(&train_set);
-	if (tr.valid) cd_free(&valid_set);
+	if (f.valid) cd_free(&valid_set);
 	gu_model_free(m);
-	return stopped == 2 ? EXIT_STOPPED : 0;
+	return status;
 }
