@@ -72,6 +72,7 @@ check: deps
 	sh tests/lm_ecoli.sh
 	sh tests/lm_parity.sh
 	sh tests/cls_ecoli.sh
+	sh tests/resume.sh
 	sh tests/pipeline_demo.sh
 	sh tests/pipeline_human.sh
 

@@ -14,6 +14,7 @@ typedef struct {
 	char magic[8];
 	char prog[16];          /* the program family that wrote it: "lmfit", "clstrain" */
 	tr_pos pos;
+	double div, pct_start, mom0, mom1; /* the one-cycle's options: a resume uses the same */
 	uint64_t payload_len;
 } tr_head;
 
@@ -87,6 +88,8 @@ gu_model *tr_resume(trainer *t, const tr_opts *o, int kind)
 		fl_die("%s: not a checkpoint of this trainer (bad state magic or version)", path);
 	if (strcmp(h.prog, prog) != 0) fl_die("%s: a checkpoint of %s, not of %s", path, h.prog, prog);
 	if (h.payload_len != t->ck.trainer_len - sizeof h) fl_die("%s: trainer state has the wrong size", path);
+	if (h.div != o->div || h.pct_start != o->pct_start || h.mom0 != o->mom0 || h.mom1 != o->mom1)
+		fl_die("%s: made with --div %g --pct-start %g --moms %g,%g; resume with the same", path, h.div, h.pct_start, h.mom0, h.mom1);
 	t->pos = h.pos;
 	t->payload = (const unsigned char *)t->ck.trainer_state + sizeof h;
 	t->payload_len = (size_t)h.payload_len;
@@ -145,6 +148,7 @@ void tr_write_checkpoint(trainer *t, const tr_loop *L)
 	if (!blob) fl_die("out of memory");
 	if (plen) L->payload(L->ctx, blob + sizeof h);
 	h.pos = t->pos;
+	h.div = o->div, h.pct_start = o->pct_start, h.mom0 = o->mom0, h.mom1 = o->mom1;
 	h.payload_len = plen;
 	snprintf(h.prog, sizeof h.prog, "%s", prog_of(t->m->hp.kind));
 	memcpy(blob, &h, sizeof h);
