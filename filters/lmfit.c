@@ -2,7 +2,9 @@
  * (REFERENCE-SEMANTICS 4-5): epochs over BOS-joined records in a shuffled order, B contiguous
  * streams of bptt-long batches with the hidden state carried, one-cycle lr and momentum,
  * AdamW with decoupled decay, discriminative rates per layer group, validation, a TSV log, a
- * wall-clock budget the schedule is planned for, checkpoints and bit-for-bit resume. */
+ * wall-clock budget the schedule is planned for. The loop itself (position, signals,
+ * --max-steps, checkpoint timing, bit-for-bit resume) is trainer.c's, driven through the
+ * callbacks lm_epoch_begin, lm_batch, lm_after_batch, lm_epoch_end and lm_payload. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
