@@ -241,18 +241,17 @@ int tr_run(trainer *t, const tr_loop *L)
 				p->batch = 0;
 			}
 			if (over) return TR_DONE;
-			if (p->epoch + 1 == n_epochs && p->stage + 1 == L->n_stages) continue; /* the end */
-			int why = stop_reason(t);
-			if (why || o->ckpt_epochs || (o->ckpt_minutes > 0 && gu_realtime() - t->t_ckpt > 60 * o->ckpt_minutes)) {
-				/* checkpoint at the position after this epoch */
+			/* after the last epoch only checkpoints asked for at every epoch are written: a
+			 * resume of that one finishes at once */
+			const int end = p->epoch + 1 == n_epochs && p->stage + 1 == L->n_stages;
+			int why = end ? TR_DONE : stop_reason(t);
+			if (why || o->ckpt_epochs || (!end && o->ckpt_minutes > 0 && gu_realtime() - t->t_ckpt > 60 * o->ckpt_minutes)) {
+				/* stop or checkpoint at the position after this epoch */
 				tr_pos keep = *p;
 				if (++p->epoch == n_epochs) p->stage++, p->epoch = 0;
-				if (!why) {
-					tr_write_checkpoint(t, L);
-					*p = keep;
-				} else {
-					return why;
-				}
+				if (why) return why;
+				tr_write_checkpoint(t, L);
+				*p = keep;
 			}
 		}
 	}

@@ -114,6 +114,14 @@ $cls --seed 6 --resume "$T/cls.model.ckpt" 2>"$T/err" && fail "clstrain: resumed
 grep -q "made with --seed 5" "$T/err" || fail "clstrain: another --seed: $(cat "$T/err")"
 ok "clstrain: --max-steps exits 3 with a checkpoint and no model; a resume with another --seed is refused"
 
+# a named --checkpoint is written after every epoch, the last included, and kept: its resume
+# trains nothing and writes the same file again
+$cls -m "$T/lm0.model" --seed 5 --checkpoint "$T/named.ckpt" && mv "$T/cls.model" "$T/named0.model"
+[ -s "$T/named.ckpt" ] && [ -s "$T/named.ckpt.best" ] || fail "clstrain --checkpoint FILE: not kept after the run"
+$cls --resume "$T/named.ckpt" --checkpoint "$T/named.ckpt" --log "$T/named.log"
+cmp "$T/named0.model" "$T/cls.model" && [ "$(wc -l < "$T/named.log")" -eq 1 ] || fail "clstrain: resuming a finished checkpoint trained again or changed the model"
+ok "clstrain: a named checkpoint stays after the run; resumed, it writes the same file without training"
+
 mcls="$BIN/clstrain -q -b 8 --stages 1:2:1e-2,all:4:5e-3 --seed 5 -V $T/clsv.tok --log $T/mcls.log -o $T/mcls.model $T/cls.tok"
 $mcls -m "$T/lm0.model" && mv "$T/mcls.model" "$T/mcls0.model"
 signalled INT "$T/mcls.log" 3 "$T/mcls.model.ckpt" "$mcls -m $T/lm0.model" "$mcls"
