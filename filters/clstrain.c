@@ -458,7 +458,7 @@ static void parse_args(opts_t *o, int argc, char **argv)
 		{"max-len", required_argument, 0, O_MAXLEN}, {"valid", required_argument, 0, 'V'},
 		{"stages", required_argument, 0, O_STAGES},  {"batch", required_argument, 0, 'b'},
 		{"wd", required_argument, 0, O_WD},	     {"clip", required_argument, 0, O_CLIP},
-		{"keep-best", no_argument, 0, TR_O_KEEPBEST}, {"seed", required_argument, 0, O_SEED},
+		{"seed", required_argument, 0, O_SEED},
 		{"log", required_argument, 0, O_LOG},	     TR_LONG_OPTIONS,
 		{"threads", required_argument, 0, 't'},	     {"help", no_argument, 0, 'h'},
 		{"alpha", required_argument, 0, O_ALPHA},    {"beta", required_argument, 0, O_BETA},

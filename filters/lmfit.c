@@ -378,6 +378,7 @@ static int lm_after_batch(void *ctx, const tr_pos *p)
 	if (o->log_every > 0 && p->step % o->log_every == 0 && !valid_now) log_row(f, f->rate);
 	if (valid_now) {
 		validate_timed(f);
+		tr_offer_best(&f->tr, f->vloss.ce);
 		log_row(f, f->rate);
 		tr_update_elapsed(&f->tr);
 	}
@@ -443,8 +444,11 @@ static int lm_finish(fit_t *f, const tr_loop *L, int why)
 	if (why == TR_TIME) fl_info("time budget reached after %lld steps", (long long)p->step);
 	if (p->batch != 0) { /* stopped inside an epoch: validate the final model */
 		validate(f);
+		if (f->vS) tr_offer_best(&f->tr, f->vloss.ce);
 		log_row(f, 0);
 	}
+	if (tr_use_best(&f->tr))
+		fl_info("keeping the model of step %lld (validation loss %.4f)", (long long)p->best_step, p->best_loss);
 	if (gu_model_write(f->m, o->out) < 0) fl_die("%s", gu_errmsg());
 	tr_remove_checkpoint(&f->tr); /* finished: nothing to resume */
 	fl_info("wrote %s after %lld steps (%.2f epochs, %.0f s of training)", o->out, (long long)p->step, (double)p->step / (double)f->nb,
@@ -565,6 +569,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 	openblas_set_num_threads(c->threads);
 	fl_catch_signals();
 	tr_check_options(&o->tr, o->out);
+	if (o->tr.keep_best && !o->valid) fl_usage_error("--keep-best needs validation data (-V)");
 	for (int i = 0; i < c->n_in; i++)
 		if (strcmp(c->inputs[i], "-") == 0 && (c->n_in > 1 || (o->valid && strcmp(o->valid, "-") == 0)))
 			fl_usage_error("'-' (stdin) can be used once only");

@@ -27,7 +27,8 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"Batches and runs, as lmtrain:\n"
 		"  -b, --batch INT [%d]  --bptt INT [%d]  --time DUR  --seed INT [%llu]  -t INT [1]\n"
 		"      --log FILE  --log-every N [%ld]  --valid-every N  --checkpoint FILE [TUNED.ckpt]\n"
-		"      --checkpoint-every MIN [%g]  --no-checkpoint  --resume FILE  --max-steps N  -q\n"
+		"      --checkpoint-every MIN [%g]  --no-checkpoint  --resume FILE  --max-steps N\n"
+		"      --keep-best  -q\n"
 		"  -h, --help         this help;  --version  print the version\n",
 		o->lr, o->lr_factor, o->epochs, o->wd, o->tr.mom0, o->tr.mom1, o->tr.div, o->tr.pct_start, hp->drop_mult, o->B, o->T,
 		(unsigned long long)o->seed, o->log_every, o->tr.ckpt_minutes);

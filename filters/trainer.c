@@ -113,7 +113,7 @@ void tr_attach(trainer *t, gu_model *m, gu_opt *opt)
 	memcpy(opt->step, t->ck.group_steps, (size_t)m->n_groups * sizeof(int64_t));
 	free(t->ck.adam_m), free(t->ck.adam_v), free(t->ck.group_steps);
 	t->ck.adam_m = t->ck.adam_v = NULL, t->ck.group_steps = NULL;
-	if (o->keep_best && t->pos.best_epoch > 0) {
+	if (o->keep_best && t->pos.best_step > 0) {
 		char bp[4200];
 		best_path(bp, sizeof bp, o->resume);
 		gu_model *b = gu_model_read(bp);
@@ -156,7 +156,7 @@ void tr_write_checkpoint(trainer *t, const tr_loop *L)
 	if (gu_checkpoint_write(o->ckpt_path, m, t->opt->adam_m, t->opt->adam_v, t->opt->step, m->n_groups, blob, sizeof h + plen) < 0)
 		fl_die("%s", gu_errmsg());
 	free(blob);
-	if (o->keep_best && t->pos.best_epoch > 0) {
+	if (o->keep_best && t->pos.best_step > 0) {
 		/* the best epoch's model beside the checkpoint, so a resume can still keep it */
 		char bp[4200];
 		best_path(bp, sizeof bp, o->ckpt_path);
@@ -179,9 +179,19 @@ void tr_remove_checkpoint(const trainer *t)
 	remove(bp);
 }
 
+void tr_offer_best(trainer *t, double loss)
+{
+	tr_pos *p = &t->pos;
+	if (!t->o->keep_best || !(loss < p->best_loss)) return;
+	gu_model *m = t->m;
+	p->best_loss = loss, p->best_epoch = p->epochs_done, p->best_step = p->step;
+	memcpy(t->best_params, m->params, m->n_params * sizeof(float));
+	memcpy(t->best_buffers, m->buffers, m->n_buffers * sizeof(float));
+}
+
 int tr_use_best(trainer *t)
 {
-	if (!t->o->keep_best || t->pos.best_epoch <= 0) return 0;
+	if (!t->o->keep_best || t->pos.best_step <= 0) return 0;
 	gu_model *m = t->m;
 	memcpy(m->params, t->best_params, m->n_params * sizeof(float));
 	memcpy(m->buffers, t->best_buffers, m->n_buffers * sizeof(float));
@@ -203,13 +213,7 @@ static void end_epoch(trainer *t, const tr_loop *L)
 {
 	tr_pos *p = &t->pos;
 	p->epochs_done++;
-	double vl = L->epoch_end(L->ctx, p);
-	if (t->o->keep_best && vl < p->best_loss) {
-		gu_model *m = t->m;
-		p->best_loss = vl, p->best_epoch = p->epochs_done;
-		memcpy(t->best_params, m->params, m->n_params * sizeof(float));
-		memcpy(t->best_buffers, m->buffers, m->n_buffers * sizeof(float));
-	}
+	tr_offer_best(t, L->epoch_end(L->ctx, p));
 	tr_update_elapsed(t);
 }
 

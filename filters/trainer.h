@@ -31,13 +31,14 @@ enum {
 	TR_O_DIV = 0x1000, TR_O_PCT, TR_O_MOMS, TR_O_TIME, TR_O_MAXSTEPS, TR_O_CKPT, TR_O_CKPTEVERY,
 	TR_O_NOCKPT, TR_O_RESUME, TR_O_KEEPBEST
 };
-/* getopt_long entries of the trainer's options (--keep-best apart: not every program has it) */
+/* getopt_long entries of the trainer's options */
 #define TR_LONG_OPTIONS                                                                                         \
 	{"div", required_argument, 0, TR_O_DIV}, {"pct-start", required_argument, 0, TR_O_PCT},                \
 	{"moms", required_argument, 0, TR_O_MOMS}, {"time", required_argument, 0, TR_O_TIME},                  \
 	{"max-steps", required_argument, 0, TR_O_MAXSTEPS}, {"checkpoint", required_argument, 0, TR_O_CKPT}, \
 	{"checkpoint-every", required_argument, 0, TR_O_CKPTEVERY},                                           \
-	{"no-checkpoint", no_argument, 0, TR_O_NOCKPT}, {"resume", required_argument, 0, TR_O_RESUME}
+	{"no-checkpoint", no_argument, 0, TR_O_NOCKPT}, {"resume", required_argument, 0, TR_O_RESUME},       \
+	{"keep-best", no_argument, 0, TR_O_KEEPBEST}
 
 /* Defaults: div 25, pct-start 0.3, moms 0.8,0.7, checkpoints every 10 minutes. */
 void tr_defaults(tr_opts *o);
@@ -57,7 +58,8 @@ typedef struct {
 	double elapsed;              /* seconds of training (validation included) */
 	uint64_t seed;               /* the run's --seed */
 	double best_loss;            /* keep-best: lowest validation loss, +inf none */
-	int64_t best_epoch;          /* its epochs_done, 0 = none */
+	int64_t best_epoch;          /* its epochs_done (0 inside the first epoch) */
+	int64_t best_step;           /* its step, 0 = none */
 } tr_pos;
 
 typedef struct {
@@ -113,8 +115,11 @@ int tr_run(trainer *t, const tr_loop *L);
 void tr_write_checkpoint(trainer *t, const tr_loop *L);
 /* The run is over: removes the checkpoint files (unless kept by the options). */
 void tr_remove_checkpoint(const trainer *t);
-/* Keep-best: puts the best epoch's parameters and buffers into the model; returns 1 when there
- * was one. */
+/* Keep-best: a validation loss of the model as it is now; the model is copied when it is the
+ * lowest so far. tr_run offers every epoch's; a program may offer others. */
+void tr_offer_best(trainer *t, double loss);
+/* Keep-best: puts the best parameters and buffers into the model; returns 1 when there were
+ * some. */
 int tr_use_best(trainer *t);
 /* Seconds since the session began, added to what earlier sessions took: updates pos.elapsed. */
 double tr_update_elapsed(trainer *t);

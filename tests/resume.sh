@@ -29,18 +29,19 @@ gzip -dc "$DATA/ecoli/ecoli_promoters.valid.fa.gz" | awk '(NR - 1) % 16 < 2' | "
 gzip -dc "$P" | awk '(NR - 1) % 64 < 2' | "$BIN/fa2kmer" -q -k3 -s1 -L -o "$T/clstiny.tok"
 
 # sessions CKPT FIRST REST: runs FIRST --max-steps 1, then REST --resume CKPT --max-steps 1
+# (STEPS instead of 1 when set)
 # while it exits 3 (stopped, checkpoint written); the last session must exit 0. FIRST and REST
 # are command lines (REST without -m: a resume takes the model from the checkpoint). Prints
 # the number of sessions.
 sessions() {
 	ck=$1 first=$2 rest=$3
 	n=1; st=0
-	$first --max-steps 1 2>/dev/null || st=$?
+	$first --max-steps ${STEPS:-1} 2>/dev/null || st=$?
 	while [ "$st" -eq 3 ]; do
 		[ -s "$ck" ] || fail "session $n: exit 3 but no checkpoint $ck"
 		n=$((n + 1)); st=0
 		[ $n -lt 500 ] || fail "more than 500 sessions"
-		$rest --resume "$ck" --max-steps 1 2>/dev/null || st=$?
+		$rest --resume "$ck" --max-steps ${STEPS:-1} 2>/dev/null || st=$?
 	done
 	[ "$st" -eq 0 ] || fail "session $n exited $st"
 	echo $n
@@ -78,6 +79,21 @@ $med && mv "$T/med.model" "$T/med0.model"
 signalled TERM "$T/med.log" 6 "$T/med.model.ckpt" "$med" "$med"
 cmp "$T/med0.model" "$T/med.model" || fail "lmtrain: stopped by SIGTERM and resumed differs"
 ok "lmtrain: SIGTERM after step 50, exit 3, resumed: identical file"
+
+# --keep-best over --valid-every validations: the kept model is the one with the log's lowest
+# validation loss (lmtrain --eval of it agrees; at this high lr it is step 10's, not the last),
+# and sessions of 7 steps keep the same one
+kb="$BIN/lmtrain -q -v $T/vocab -V $T/valid.tok -E 16 -H 24 -b 4 --bptt 20 -e 2 --lr 0.5 --seed 3 --valid-every 10 --keep-best --log $T/kb.log -o $T/kb.model $T/tiny.tok"
+$kb && mv "$T/kb.model" "$T/kb0.model"
+best=$(awk -F'\t' 'NR > 1 && $5 != "nan" && (b == "" || $5 < b) { b = $5 } END { print b }' "$T/kb.log")
+got=$("$BIN/lmtrain" --eval -b 4 --bptt 20 -m "$T/kb0.model" "$T/valid.tok" | sed 's/.*loss=\([0-9.]*\).*/\1/')
+last=$(awk -F'\t' 'NR > 1 && $5 != "nan" { l = $5 } END { print l }' "$T/kb.log")
+awk -v a="$best" -v b="$got" -v l="$last" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-5 && d > -1e-5 && a < l) }' ||
+	fail "lmtrain --keep-best: kept model's loss $got, the log's lowest $best, last $last"
+n=$(STEPS=7 sessions "$T/kb.model.ckpt" "$kb" "$kb")
+cmp "$T/kb0.model" "$T/kb.model" || fail "lmtrain --keep-best: $n sessions differ from one run"
+[ ! -e "$T/kb.model.ckpt.best" ] || fail "lmtrain --keep-best: FILE.best left after the last session"
+ok "lmtrain --keep-best: the log's lowest validation loss $best (last $last) is the kept model's; $n sessions keep the same"
 
 # ---- lmtune (one-cycle options other than the defaults) ----
 tune="$BIN/lmtune -q -V $T/valid.tok -b 4 --bptt 20 -e 2 --lr 1e-2 --seed 4 --div 10 --pct-start 0.4 --moms 0.9,0.8 -o $T/tune.model $T/tiny.tok"
