@@ -41,6 +41,7 @@ int tr_parse_option(tr_opts *o, int ch, const char *arg)
 	case TR_O_NOCKPT: o->no_ckpt = 1; return 1;
 	case TR_O_RESUME: o->resume = arg; return 1;
 	case TR_O_KEEPBEST: o->keep_best = 1; return 1;
+	case TR_O_NOKEEPBEST: o->keep_best = 0; return 1;
 	default: return 0;
 	}
 }

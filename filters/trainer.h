@@ -22,14 +22,15 @@ typedef struct {
 	int no_ckpt;              /* --no-checkpoint */
 	int ckpt_epochs;          /* also checkpoint at every epoch's end */
 	const char *resume;       /* checkpoint to continue from, or NULL */
-	int keep_best;            /* write the epoch with the lowest validation loss */
+	int keep_best;            /* write the epoch with the lowest validation loss; -1: the
+	                           * program's default (clstrain: on whenever -V is given) */
 	int seed_set;             /* --seed given (a resume checks it against the checkpoint's) */
 	char ckpt_buf[4096];
 } tr_opts;
 
 enum {
 	TR_O_DIV = 0x1000, TR_O_PCT, TR_O_MOMS, TR_O_TIME, TR_O_MAXSTEPS, TR_O_CKPT, TR_O_CKPTEVERY,
-	TR_O_NOCKPT, TR_O_RESUME, TR_O_KEEPBEST
+	TR_O_NOCKPT, TR_O_RESUME, TR_O_KEEPBEST, TR_O_NOKEEPBEST
 };
 /* getopt_long entries of the trainer's options */
 #define TR_LONG_OPTIONS                                                                                         \
@@ -38,7 +39,7 @@ enum {
 	{"max-steps", required_argument, 0, TR_O_MAXSTEPS}, {"checkpoint", required_argument, 0, TR_O_CKPT}, \
 	{"checkpoint-every", required_argument, 0, TR_O_CKPTEVERY},                                           \
 	{"no-checkpoint", no_argument, 0, TR_O_NOCKPT}, {"resume", required_argument, 0, TR_O_RESUME},       \
-	{"keep-best", no_argument, 0, TR_O_KEEPBEST}
+	{"keep-best", no_argument, 0, TR_O_KEEPBEST}, {"no-keep-best", no_argument, 0, TR_O_NOKEEPBEST}
 
 /* Defaults: div 25, pct-start 0.3, moms 0.8,0.7, checkpoints every 10 minutes. */
 void tr_defaults(tr_opts *o);
