@@ -1,4 +1,6 @@
 /* fa2kmer: FASTA/FASTQ (plain, gzip, BGZF) -> binary k-mer token stream. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,9 @@ typedef struct {
 	const char *out, *region;
 	int n_labels;
 	char **labels; /* -l, one for all inputs or one per input */
+	int csv;        /* --csv: every input must be sequence,label CSV */
+	int n_csv_names;
+	char **csv_names; /* --csv-labels: the names of CSV labels 0, 1, ... ["0", "1"] */
 } opts_t;
 
 typedef struct {
@@ -58,6 +63,10 @@ static void usage(FILE *fp, const opts_t *o)
 		"Labels:\n"
 		"  -l, --label STR  label every record; give it once for all inputs or once per input\n"
 		"  -L, --label-from-header  label = header text before the first '|'\n"
+		"CSV (a 'sequence,label' header, then SEQUENCE,LABEL lines; records named FILE:LINE, their\n"
+		"labels from the file; -L applies to the FASTA inputs only):\n"
+		"      --csv        every input must be CSV [detected by its header]\n"
+		"      --csv-labels NAME0,NAME1,...  names of the CSV labels 0, 1, ... [0,1]\n"
 		"Output:\n"
 		"  -o FILE          output file, written atomically [stdout]\n"
 		"  -z INT           zstd level, 0 for a raw stream [%d]\n"
@@ -219,6 +228,21 @@ static int label_for(state_t *st, const opts_t *o, int input, const char *file, 
 	return id;
 }
 
+/* A CSV record's label: its text must be 0..n-1, the index of a --csv-labels name. */
+static int csv_label(state_t *st, const opts_t *o, const fl_seqfile *f)
+{
+	if (o->n_labels) fl_usage_error("%s: CSV input carries its own labels; -l is for FASTA", f->path);
+	char *end;
+	errno = 0;
+	long v = strtol(f->label, &end, 10);
+	if (*end || end == f->label || errno || v < 0 || v >= o->n_csv_names || !isdigit((unsigned char)f->label[0]))
+		fl_die("%s: line %llu: label '%.40s' is not %s", f->path, f->line, f->label,
+		       o->n_csv_names == 2 ? "0 or 1" : "a --csv-labels index");
+	int id = gu_tokw_label(st->w, o->csv_names[v]);
+	if (id < 0) fl_die("%s: line %llu: %s", f->path, f->line, gu_errmsg());
+	return id;
+}
+
 static void process_file(state_t *st, const opts_t *o, int input, const char *file)
 {
 	if (o->region) {
@@ -234,12 +258,31 @@ static void process_file(state_t *st, const opts_t *o, int input, const char *fi
 		return;
 	}
 	fl_seqfile *f = fl_seq_open(file, o->threads);
+	f->csv = o->csv;
 	while (fl_seq_read(f)) {
-		int label = label_for(st, o, input, file, f->name, f->comment);
+		int label = f->csv ? csv_label(st, o, f) : label_for(st, o, input, file, f->name, f->comment);
 		process_seq(st, o, file, f->name, label, f->seq, f->len);
 		fl_progress("%llu sequences, %.1f Mb, %llu tokens", (unsigned long long)st->n_seq, st->n_bases / 1e6, (unsigned long long)st->n_tok);
 	}
 	fl_seq_close(f);
+}
+
+/* NAME0,NAME1,...: at least two non-empty names, no duplicates (a usage error otherwise). */
+static char **split_names(const char *list, int *n)
+{
+	char *dup = strdup(list), **v = NULL, *save = NULL;
+	if (!dup) fl_die("out of memory");
+	*n = 0;
+	for (const char *p = list; *p; p++)
+		if (*p == ',' && (p == list || p[1] == ',' || p[1] == '\0')) fl_usage_error("--csv-labels: empty name in '%s'", list);
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		for (int i = 0; i < *n; i++)
+			if (strcmp(v[i], t) == 0) fl_usage_error("--csv-labels: '%s' given twice", t);
+		if (!(v = realloc(v, (size_t)(*n + 1) * sizeof *v))) fl_die("out of memory");
+		v[(*n)++] = t;
+	}
+	if (*n < 2) fl_usage_error("--csv-labels: '%s' names fewer than two labels", list);
+	return v; /* dup is owned by v[0] */
 }
 
 static gu_tokwriter *writer; /* removed on a fatal error, so no partial output is left */
@@ -258,6 +301,7 @@ int main(int argc, char **argv)
 		{"min-len", required_argument, 0, 'm'}, {"region", required_argument, 0, 'r'},
 		{"label", required_argument, 0, 'l'}, {"label-from-header", no_argument, 0, 'L'},
 		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1},
+		{"csv", no_argument, 0, 20}, {"csv-labels", required_argument, 0, 21},
 		{"head", required_argument, 0, 3}, {"tail", required_argument, 0, 4}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
@@ -294,6 +338,8 @@ int main(int argc, char **argv)
 		case 't': o.threads = (int)fl_parse_long(optarg, "-t", 1, 256); break;
 		case 'q': fl_quiet = 1; break;
 		case 1: o.skip_short = 1; break;
+		case 20: o.csv = 1; break;
+		case 21: o.csv_names = split_names(optarg, &o.n_csv_names); break;
 		case 3: o.head = fl_parse_size(optarg, "--head", 1, 1L << 40); break;
 		case 4: o.tail = fl_parse_size(optarg, "--tail", 1, 1L << 40); break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
@@ -306,6 +352,8 @@ int main(int argc, char **argv)
 	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
 	if (n_in == 0) n_in = 1;
 	if (o.min_len < 0) o.min_len = o.k;
+	static char *binary_names[] = {"0", "1"};
+	if (!o.csv_names) o.csv_names = binary_names, o.n_csv_names = 2;
 	if (o.n_labels > 1 && o.n_labels != n_in) fl_usage_error("-l given %d times for %d inputs (give it once, or once per input)", o.n_labels, n_in);
 	if (o.n_labels && o.label_from_header) fl_usage_error("-l and -L are exclusive");
 	if (o.head && o.tail) fl_usage_error("--head and --tail are exclusive");
@@ -333,5 +381,6 @@ int main(int argc, char **argv)
 	free(st.tok);
 	free(st.rc);
 	free(o.labels);
+	if (o.csv_names != binary_names) free(o.csv_names[0]), free(o.csv_names);
 	return 0;
 }

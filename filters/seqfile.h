@@ -1,7 +1,10 @@
 /* seqfile.h: FASTA/FASTQ records (plain, gzip or BGZF; "-" is stdin) read through htslib's kseq,
- * shared by fa2kmer and the bench programs. Every kind of bad input is fatal (fl_die naming the
- * file): unopenable, truncated or corrupted compression, a BGZF file without its EOF block, a
- * FASTQ quality string that does not match, or a file with no record at all. */
+ * shared by fa2kmer and the bench programs; and labelled sequences as CSV, the format public
+ * benchmarks ship (GUE): a header line "sequence,label", then one SEQUENCE,LABEL line per record,
+ * detected by that header (or required with csv = 1). Every kind of bad input is fatal (fl_die
+ * naming the file, and the line for CSV): unopenable, truncated or corrupted compression, a BGZF
+ * file without its EOF block, a FASTQ quality string that does not match, a CSV line without
+ * exactly two non-empty fields, or a file with no record at all. */
 #ifndef GU_SEQFILE_H
 #define GU_SEQFILE_H
 #include <stddef.h>
@@ -13,6 +16,11 @@ typedef struct {
 	char *seq;                    /* its letters (len of them, NUL-terminated), changeable */
 	size_t len;
 	unsigned long long n_records; /* read so far */
+	int csv;                      /* set before the first read: 1 = the input must be CSV; after
+				       * it, 1 when the input is CSV */
+	const char *label;            /* CSV: the record's label text; NULL for FASTA/FASTQ */
+	unsigned long long line;      /* CSV: the record's line (the header is line 1); its name is
+				       * PATH:LINE */
 	fl_seqfile_priv *priv;
 } fl_seqfile;
 
