@@ -75,6 +75,7 @@ check: deps
 	sh tests/resume.sh
 	sh tests/pipeline_demo.sh
 	sh tests/pipeline_human.sh
+	sh tests/gue.sh
 
 unit: all
 	sh tests/run-unit.sh $(UNITS)
