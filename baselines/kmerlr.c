@@ -14,11 +14,13 @@
  *   count  the raw counts (as scikit-learn's CountVectorizer gives them);
  *   std    the frequencies (count / k-mers of that k in the sequence), each standardised by its
  *          training mean and standard deviation (applied implicitly, so the data stay sparse).
- * For every scaling and C (--C, ascending, each fit warm-started from the last), the regression
+ * For every scaling and C (-C, ascending, each fit warm-started from the last), the regression
  * minimises  sum_i logloss_i + |w|^2 / (2C)  (the bias unpenalised, scikit-learn's form) by
  * L-BFGS (10 pairs, backtracking line search) until the largest gradient entry is below
- * 1e-5 * n or 1000 iterations. The fit with the highest dev MCC (ties: the lower dev log-loss)
- * is kept and refit on nothing else: dev only chooses, the test set is scored once.
+ * 1e-5 * n or 1000 iterations. A scaling's sweep stops early once its dev log-loss has risen
+ * for 3 C values in a row and the last dev MCC is below its best (weak penalties on counts take
+ * the most iterations and overfit). The fit with the highest dev MCC (ties: the lower dev
+ * log-loss) is kept: dev only chooses, the test set is scored once.
  *
  * Output: the predictions of TEST (of DEV when no TEST is given) as clspredict writes them
  * (name, predicted, p_LABEL per class) on stdout or -o, --metrics and --roc files as clspredict's
@@ -39,6 +41,7 @@
 #define MAX_C 64
 #define LBFGS_M 10
 #define MAX_ITER 1000
+#define PATIENCE 3 /* C values tried after the dev log-loss has started to rise */
 
 enum { SCALE_COUNT = 1, SCALE_STD = 2 };
 static const char *const scale_names[] = {"", "count", "std"};
@@ -512,6 +515,8 @@ int main(int argc, char **argv)
 		ft.scale = sc;
 		if (sc == SCALE_STD) fit_scaling(&ft, &tr);
 		memset(x, 0, (size_t)n * sizeof *x);
+		double sc_best = -2, prev_ll = INFINITY;
+		int rises = 0;
 		for (int ci = 0; ci < o.n_c; ci++) {
 			double t0 = gu_realtime();
 			pb.lambda = 1 / o.c[ci];
@@ -524,6 +529,14 @@ int main(int argc, char **argv)
 			if (s.bm.mcc > best_mcc || (s.bm.mcc == best_mcc && s.logloss < best_ll)) {
 				best_mcc = s.bm.mcc, best_ll = s.logloss, best_c = o.c[ci], best_scale = sc;
 				memcpy(best, x, (size_t)n * sizeof *x);
+			}
+			/* past the penalty that fits dev best: the weakly penalised fits are the slow ones */
+			rises = s.logloss > prev_ll ? rises + 1 : 0;
+			prev_ll = s.logloss;
+			sc_best = fmax(sc_best, s.bm.mcc);
+			if (rises >= PATIENCE && s.bm.mcc < sc_best && ci + 1 < o.n_c) {
+				if (!fl_quiet) fl_info("scale %s: dev log-loss rose %d times in a row, larger C not tried", scale_names[sc], rises);
+				break;
 			}
 		}
 	}
