@@ -1,9 +1,9 @@
 # GUE (issue 38): one recipe for any labelled data set, run on every task folder of a benchmark
 # laid out as TASK/{train,dev,test}.csv.gz (sequence,label CSV, labels 0/1), as GUE ships it.
 #
-#   make -C pipelines -f gue.mk gue                         every task under GUE_DIR
-#   make -C pipelines -f gue.mk -j2 gue GUE_TASKS='mouse_2 tf_0'   some of them, two at a time
-#   make -C pipelines -f gue.mk gue GUE_DIR=~/mydata GUE_OUT=out/mine   your own task folders
+#   make -C pipelines gue                         every task under GUE_DIR
+#   make -C pipelines -j2 gue GUE_TASKS='mouse_2 tf_0'   some of them, two at a time
+#   make -C pipelines gue GUE_DIR=~/mydata GUE_OUT=out/mine   your own task folders
 #
 # Per task, in $(GUE_OUT)/TASK/:
 #   1. fa2kmer: the three CSV files -> token streams at the LM's k and stride (GUE_K, GUE_S)
@@ -23,7 +23,7 @@
 # a lost session) resumes from its checkpoint on the next make.
 #
 # Self-contained: the variables below are defaults (?=) that the including Makefile or the
-# command line may set. One line per step is printed; GUE_SHOW=yes prints the commands too.
+# command line may set. One line per step is printed; GUE_SHOW=yes (or V=1) prints the commands too.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -58,12 +58,14 @@ GUE_KMERLR_OPTS ?=
 GUE_SHOW        ?=
 
 G := $(GUE_OUT)
-H := $(if $(GUE_SHOW),,@)
+H := $(if $(GUE_SHOW)$(filter 1,$(V)),,@)
 gue_models := ulmfit $(if $(GUE_NOPRE),ulmfit_scratch) kmer_lr
 gue_resume = $(if $(wildcard $(TOP)/pipelines/resumable),$$(if $(TOP)/pipelines/resumable $(1).ckpt $(3); then echo '--resume $(1).ckpt'; else echo '$(2)'; fi),$(2))
 
+ifneq ($(filter gue,$(MAKECMDGOALS)),)
 ifeq ($(GUE_TASKS),)
 $(error GUE: no task folder with train.csv.gz under GUE_DIR=$(GUE_DIR))
+endif
 endif
 
 .PHONY: gue
@@ -73,16 +75,16 @@ gue: $(G)/results.tsv
 
 $(G)/%/train.tok $(G)/%/dev.tok $(G)/%/test.tok: $(GUE_DIR)/%/train.csv.gz $(GUE_DIR)/%/dev.csv.gz $(GUE_DIR)/%/test.csv.gz
 	@mkdir -p $(@D)
-	@echo "gue $*: tokenising train, dev and test (k=$(GUE_K), stride $(GUE_S))"
+	@echo "[gue $*] tokenising train, dev and test (k=$(GUE_K), stride $(GUE_S))"
 	$(H)for s in train dev test; do $(BIN)/fa2kmer $(Q) --csv -k$(GUE_K) -s$(GUE_S) $(GUE_DIR)/$*/$$s.csv.gz -o $(@D)/$$s.tok; done
 
 $(G)/%/tuned.model: $(GUE_LM) $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "gue $*: fine-tuning $(notdir $(GUE_LM)) on train ($(GUE_TUNE_TIME), at most $(GUE_TUNE_EPOCHS) epochs)"
+	@echo "[gue $*] fine-tuning $(notdir $(GUE_LM)) on train ($(GUE_TUNE_TIME), at most $(GUE_TUNE_EPOCHS) epochs)"
 	$(H)$(BIN)/lmtune $(Q) -V $(word 3,$^) -e $(GUE_TUNE_EPOCHS) --time $(GUE_TUNE_TIME) -t $(GUE_THREADS) --seed $(SEED) \
 		$(GUE_TUNE_OPTS) --log $(@D)/tuned.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
 $(G)/%/cls.ulmfit.model: $(G)/%/tuned.model $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "gue $*: training the classifier (at most $(GUE_CLS_TIME), best epoch on dev)"
+	@echo "[gue $*] training the classifier (at most $(GUE_CLS_TIME), best epoch on dev)"
 	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
@@ -90,14 +92,14 @@ $(G)/%/vocab.tsv: $(G)/%/train.tok
 	$(H)$(BIN)/kmervocab $(Q) $< -o $@
 
 $(G)/%/cls.ulmfit_scratch.model: $(G)/%/vocab.tsv $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "gue $*: training the classifier without pre-training (at most $(GUE_CLS_TIME))"
+	@echo "[gue $*] training the classifier without pre-training (at most $(GUE_CLS_TIME))"
 	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit_scratch.log.tsv --checkpoint $@.ckpt \
 		$(call gue_resume,$@,--no-pretrain -v $< -E $(GUE_NOPRE_E) -H $(GUE_NOPRE_H),$^) -o $@ $(word 2,$^)
 
 define gue_score
 $(G)/%/$(1).test.metrics: $(G)/%/cls.$(1).model $(G)/%/test.tok
-	@echo "gue $$*: scoring $(1) on test"
+	@echo "[gue $$*] scoring $(1) on test"
 	$(H)$(BIN)/clspredict $(Q) -m $$< -t $(GUE_THREADS) --positive 1 --metrics $$@.tmp --roc $$(@D)/$(1).test.roc \
 		$$(word 2,$$^) > $$(@D)/$(1).test.tsv
 	$(H)mv $$@.tmp $$@
@@ -106,8 +108,8 @@ $(foreach m,ulmfit ulmfit_scratch,$(eval $(call gue_score,$(m))))
 
 $(G)/%/kmer_lr.test.metrics: $(GUE_DIR)/%/train.csv.gz $(GUE_DIR)/%/dev.csv.gz $(GUE_DIR)/%/test.csv.gz
 	@mkdir -p $(@D)
-	@echo "gue $*: k-mer logistic regression (C chosen on dev), scored on test"
-	$(H)$(TOP)/baselines/kmerlr $(Q) $(GUE_KMERLR_OPTS) --positive 1 --metrics $@.tmp --roc $(@D)/kmer_lr.test.roc \
+	@echo "[gue $*] k-mer logistic regression (C chosen on dev), scored on test"
+	$(H)$(BIN)/kmerlr $(Q) $(GUE_KMERLR_OPTS) --positive 1 --metrics $@.tmp --roc $(@D)/kmer_lr.test.roc \
 		$^ > $(@D)/kmer_lr.test.tsv
 	$(H)mv $@.tmp $@
 
@@ -121,6 +123,6 @@ $(G)/%/rows.tsv: $(foreach m,$(gue_models),$(G)/%/$(m).test.metrics)
 gue_settings = LM $(GUE_LM) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_TIME) (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_TIME); $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(GUE_DIR)
 $(G)/results.tsv: $(foreach t,$(GUE_TASKS),$(G)/$(t)/rows.tsv)
 	$(H)echo '$(gue_settings)' > $(G)/settings.txt
-	$(H)echo 'make -C pipelines -f gue.mk gue $(MAKEOVERRIDES)' > $(G)/command.txt
+	$(H)echo 'make -C pipelines gue $(MAKEOVERRIDES)' > $(G)/command.txt
 	$(H){ printf 'task\tmodel\taccuracy\tmcc\troc_auc\n'; cat $^; } > $@
 	@echo "gue: $(words $(GUE_TASKS)) task(s): $@"
