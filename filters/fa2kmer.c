@@ -20,6 +20,7 @@ typedef struct {
 	int phases; /* --phases: every record at each offset 0..stride-1, not only 0 */
 	long chunk, min_len;
 	long head, tail; /* --head, --tail: only the first or last bases of each sequence, 0 = all */
+	long window, step; /* --window, --step: windows [i, i+window) for i = 0, step, ...; 0 = off */
 	const char *out, *region;
 	int n_labels;
 	char **labels; /* -l, one for all inputs or one per input */
@@ -35,6 +36,7 @@ typedef struct {
 	char *rc; /* reverse complement of the record being written */
 	size_t rc_cap;
 	uint64_t n_seq, n_rec, n_tok, n_bases, n_short, n_dropped;
+	uint64_t n_below_window; /* sequences shorter than --window: no windows */
 } state_t;
 
 static void usage(FILE *fp, const opts_t *o)
@@ -60,6 +62,12 @@ static void usage(FILE *fp, const opts_t *o)
 		"                   record, then its reverse complement named NAME/rc) [fwd]\n"
 		"  -P, --phases     also tokenise every record (and strand) from offsets 1..stride-1,\n"
 		"                   named NAME/p1...: all stride framings of the sequence [offset 0 only]\n"
+		"Windows (genome scans, man 5 tokstream \"Window records\"):\n"
+		"  -w, --window INT cut every sequence into windows [i, i+INT) for i = 0, STEP, 2 STEP ...,\n"
+		"                   named CHROM:START-END(+) or (-) (0-based, end exclusive, forward-strand\n"
+		"                   coordinates; -r adds the region's start); a window that would run past\n"
+		"                   the end is dropped; with -S both each window, then its reverse strand\n"
+		"      --step INT   distance between window starts [the window length]\n"
 		"Labels:\n"
 		"  -l, --label STR  label every record; give it once for all inputs or once per input\n"
 		"  -L, --label-from-header  label = header text before the first '|'\n"
@@ -130,6 +138,45 @@ static inline int is_acgt(unsigned char c)
 	return c == 'A' || c == 'C' || c == 'G' || c == 'T';
 }
 
+/* --window: every window [i, i+W) of seq (i = 0, step, ...; those running past the end are
+ * dropped), on the strands asked for, named CHROM:START-END(+|-) with START = offset + i. */
+static void emit_windows(state_t *st, const opts_t *o, const char *chrom, long offset, int label, const char *seq,
+			 size_t len)
+{
+	size_t W = (size_t)o->window, step = (size_t)o->step;
+	if (len < W) {
+		st->n_below_window++;
+		return;
+	}
+	if (W > st->rc_cap) {
+		free(st->rc);
+		st->rc_cap = W;
+		if (!(st->rc = malloc(st->rc_cap))) fl_die("out of memory (%zu bases)", W);
+	}
+	char rname[1100];
+	for (size_t i = 0; i + W <= len; i += step) {
+		const char *w = seq + i;
+		if (o->n_mode == N_DROP) {
+			size_t j = 0;
+			while (j < W && is_acgt((unsigned char)w[j])) j++;
+			if (j < W) {
+				st->n_dropped += (o->strand == STRAND_BOTH) + 1;
+				continue;
+			}
+		}
+		unsigned long long b = (unsigned long long)offset + i, e = b + W;
+		if (o->strand & STRAND_FWD) {
+			snprintf(rname, sizeof rname, "%s:%llu-%llu(+)", chrom, b, e);
+			write_one(st, o, rname, label, w, W);
+		}
+		if (o->strand & STRAND_REV) {
+			gu_kmer_revcomp(st->rc, w, W);
+			snprintf(rname, sizeof rname, "%s:%llu-%llu(-)", chrom, b, e);
+			write_one(st, o, rname, label, st->rc, W);
+		}
+	}
+}
+
 /* Cuts [beg,end) of seq into chunks (or one record) named after the sequence. */
 static void emit_piece(state_t *st, const opts_t *o, const char *name, int label, const char *seq,
 		       size_t beg, size_t end, int whole)
@@ -175,11 +222,17 @@ static size_t clean_seq(const char *file, const char *name, char *s, size_t len)
 	return j;
 }
 
-static void process_seq(state_t *st, const opts_t *o, const char *file, const char *name, int label,
-			char *seq, size_t len)
+/* name: the record's name; with --window, chrom and offset give the windows' coordinates (the
+ * sequence name and the 0-based position of seq[0] in it). */
+static void process_seq(state_t *st, const opts_t *o, const char *file, const char *name, const char *chrom,
+			long offset, int label, char *seq, size_t len)
 {
 	len = clean_seq(file, name, seq, len);
 	st->n_seq++, st->n_bases += len;
+	if (o->window) {
+		emit_windows(st, o, chrom, offset, label, seq, len);
+		return;
+	}
 	if (o->head > 0 && len > (size_t)o->head) len = (size_t)o->head;
 	if (o->tail > 0 && len > (size_t)o->tail) seq += len - (size_t)o->tail, len = (size_t)o->tail;
 	if (len < (size_t)o->k) {
@@ -248,11 +301,13 @@ static void process_file(state_t *st, const opts_t *o, int input, const char *fi
 	if (o->region) {
 		faidx_t *fai = fai_load(file);
 		if (!fai) fl_die("%s: cannot load or build the .fai index for -r (plain or BGZF FASTA needed)", file);
-		hts_pos_t len = 0;
+		hts_pos_t len = 0, beg = 0, end = 0;
+		int tid = -1;
 		char *seq = fai_fetch64(fai, o->region, &len);
-		if (!seq || len < 0) fl_die("%s: cannot fetch region %s", file, o->region);
+		if (!seq || len < 0 || !fai_parse_region(fai, o->region, &tid, &beg, &end, 0) || tid < 0)
+			fl_die("%s: cannot fetch region %s", file, o->region);
 		int label = label_for(st, o, input, file, o->region, NULL);
-		process_seq(st, o, file, o->region, label, seq, (size_t)len);
+		process_seq(st, o, file, o->region, faidx_iseq(fai, tid), (long)beg, label, seq, (size_t)len);
 		free(seq);
 		fai_destroy(fai);
 		return;
@@ -261,7 +316,7 @@ static void process_file(state_t *st, const opts_t *o, int input, const char *fi
 	f->csv = o->csv;
 	while (fl_seq_read(f)) {
 		int label = f->csv ? csv_label(st, o, f) : label_for(st, o, input, file, f->name, f->comment);
-		process_seq(st, o, file, f->name, label, f->seq, f->len);
+		process_seq(st, o, file, f->name, f->name, 0, label, f->seq, f->len);
 		fl_progress("%llu sequences, %.1f Mb, %llu tokens", (unsigned long long)st->n_seq, st->n_bases / 1e6, (unsigned long long)st->n_tok);
 	}
 	fl_seq_close(f);
@@ -292,6 +347,18 @@ static void abort_output(void)
 	writer = NULL;
 }
 
+/* --window and --step: W >= k, and none of the options that cut or trim sequences otherwise. */
+static void check_window_opts(opts_t *o, int min_len_given)
+{
+	if (o->step && !o->window) fl_usage_error("--step needs --window");
+	if (!o->window) return;
+	if (o->window < o->k) fl_usage_error("--window: %ld is shorter than k=%d", o->window, o->k);
+	if (!o->step) o->step = o->window;
+	const char *other = o->chunk ? "--chunk" : o->phases ? "--phases" : o->head ? "--head" : o->tail ? "--tail"
+		: o->n_mode == N_SPLIT ? "-N split" : min_len_given ? "--min-len" : o->skip_short ? "--skip-short" : NULL;
+	if (other) fl_usage_error("--window cannot be combined with %s", other);
+}
+
 int main(int argc, char **argv)
 {
 	opts_t o = {.k = 3, .stride = 1, .level = 3, .threads = 1, .n_mode = N_KEEP, .min_len = -1, .out = "-",
@@ -303,11 +370,12 @@ int main(int argc, char **argv)
 		{"strand", required_argument, 0, 'S'}, {"phases", no_argument, 0, 'P'}, {"skip-short", no_argument, 0, 1},
 		{"csv", no_argument, 0, 20}, {"csv-labels", required_argument, 0, 21},
 		{"head", required_argument, 0, 3}, {"tail", required_argument, 0, 4}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 2},
+		{"window", required_argument, 0, 'w'}, {"step", required_argument, 0, 5},
 		{0, 0, 0, 0}};
 	fl_init("fa2kmer", argc, argv);
 	hts_set_log_level(HTS_LOG_OFF); /* our messages name file and record */
-	int c;
-	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:S:Pl:Lo:z:t:qh", lopts, NULL)) != -1) {
+	int c, min_len_given = 0;
+	while ((c = getopt_long(argc, argv, "k:s:c:N:m:r:S:Pw:l:Lo:z:t:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o.k = (int)fl_parse_long(optarg, "-k", 1, GU_KMAX); break;
 		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
@@ -318,7 +386,7 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "drop") == 0) o.n_mode = N_DROP;
 			else fl_usage_error("--n-mode: '%s' is not keep, split or drop", optarg);
 			break;
-		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40); break;
+		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40), min_len_given = 1; break;
 		case 'r': o.region = optarg; break;
 		case 'S':
 			if (strcmp(optarg, "fwd") == 0) o.strand = STRAND_FWD;
@@ -342,6 +410,8 @@ int main(int argc, char **argv)
 		case 21: o.csv_names = split_names(optarg, &o.n_csv_names); break;
 		case 3: o.head = fl_parse_size(optarg, "--head", 1, 1L << 40); break;
 		case 4: o.tail = fl_parse_size(optarg, "--tail", 1, 1L << 40); break;
+		case 'w': o.window = fl_parse_size(optarg, "--window", 1, 1L << 30); break;
+		case 5: o.step = fl_parse_size(optarg, "--step", 1, 1L << 40); break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
 		case 2: printf("fa2kmer %s\n", GU_VERSION); fl_close_stdout(); return 0;
 		default: fl_bad_option(argv);
@@ -351,6 +421,7 @@ int main(int argc, char **argv)
 	char *stdin_arg[] = {"-"};
 	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
 	if (n_in == 0) n_in = 1;
+	check_window_opts(&o, min_len_given);
 	if (o.min_len < 0) o.min_len = o.k;
 	static char *binary_names[] = {"0", "1"};
 	if (!o.csv_names) o.csv_names = binary_names, o.n_csv_names = 2;
@@ -375,6 +446,8 @@ int main(int argc, char **argv)
 		fl_info("%llu sequences (%.3f Mb) -> %llu records, %llu tokens (k=%d, stride=%d)%s", (unsigned long long)st.n_seq,
 			st.n_bases / 1e6, (unsigned long long)st.n_rec, (unsigned long long)st.n_tok, o.k, o.stride, "");
 		if (st.n_short) fl_info("skipped %llu sequences shorter than k", (unsigned long long)st.n_short);
+		if (st.n_below_window)
+			fl_info("%llu sequences shorter than the window gave no window", (unsigned long long)st.n_below_window);
 		if (st.n_dropped) fl_info("dropped %llu records (shorter than --min-len or holding non-ACGT with -N drop)", (unsigned long long)st.n_dropped);
 	}
 	fl_summary();
