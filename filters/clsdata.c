@@ -21,61 +21,110 @@ static int lab_index(cd_set *s, const char *name)
 	return s->n_lab++;
 }
 
-void cd_load(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what)
+struct cd_reader {
+	cd_set *s;
+	const gu_vocab *v;
+	const char *what;
+	int f;                  /* stream being read (index into s->paths) */
+	gu_tokreader *r;        /* open stream f, or NULL */
+	int64_t rec_no;         /* records read from stream f */
+	size_t cap_rec, cap_ids, cap_names, n_ids, n_names;
+};
+
+cd_reader *cd_open(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what)
 {
 	memset(s, 0, sizeof *s);
 	s->paths = paths, s->n_paths = n_paths;
-	size_t cap_rec = 0, cap_ids = 0, cap_names = 0, n_ids = 0, n_names = 0;
 	s->start = xrealloc(NULL, sizeof *s->start);
 	s->start[0] = 0;
-	for (int f = 0; f < n_paths; f++) {
-		gu_tokreader *r = gu_tok_open(paths[f]);
-		if (!r) fl_die("%s", gu_errmsg());
-		if (gu_tok_k(r) != v->k || gu_tok_stride(r) != v->stride)
-			fl_die("%s: %s stream has k=%d stride=%d, but the model has k=%d stride=%d", paths[f], what,
-			       gu_tok_k(r), gu_tok_stride(r), v->k, v->stride);
-		gu_record rec;
-		int ret;
-		while ((ret = gu_tok_read(r, &rec)) > 0) {
-			if ((size_t)s->n + 1 >= cap_rec) {
-				cap_rec = cap_rec ? 2 * cap_rec : 1024;
-				s->start = xrealloc(s->start, (cap_rec + 1) * sizeof *s->start);
-				s->name_off = xrealloc(s->name_off, cap_rec * sizeof *s->name_off);
-				s->file = xrealloc(s->file, cap_rec * sizeof *s->file);
-				s->lab = xrealloc(s->lab, cap_rec * sizeof *s->lab);
-			}
-			if (n_ids + rec.n > cap_ids) {
-				cap_ids = (n_ids + rec.n) + (n_ids + rec.n) / 2 + 4096;
-				s->ids = xrealloc(s->ids, cap_ids * sizeof *s->ids);
-			}
-			size_t nl = strlen(rec.name) + 1;
-			if (n_names + nl > cap_names) {
-				cap_names = (n_names + nl) * 2 + 4096;
-				s->names = xrealloc(s->names, cap_names);
-			}
-			int64_t i = s->n++;
-			memcpy(s->names + n_names, rec.name, nl);
-			s->name_off[i] = (int64_t)n_names;
-			n_names += nl;
-			for (size_t t = 0; t < rec.n; t++) {
-				int32_t id = gu_vocab_id(v, rec.tok[t]);
-				s->n_unk += id == GU_UNK;
-				s->ids[n_ids + t] = id;
-			}
-			n_ids += rec.n;
-			s->start[i + 1] = (int64_t)n_ids;
-			s->file[i] = f;
-			s->lab[i] = rec.label >= 0 ? lab_index(s, gu_tok_label(r, rec.label)) : -1;
-			s->n_labelled += rec.label >= 0;
-			if ((int64_t)rec.n > s->max_len) s->max_len = (int64_t)rec.n;
-			fl_progress("reading %s data: %lld records, %zu tokens", what, (long long)s->n, n_ids);
-		}
-		if (ret < 0) fl_die("%s", gu_errmsg());
-		gu_tok_close(r);
+	s->label = xrealloc(NULL, sizeof *s->label);
+	cd_reader *r = xrealloc(NULL, sizeof *r);
+	*r = (cd_reader){.s = s, .v = v, .what = what};
+	return r;
+}
+
+/* Appends one record to s (growing its arrays). */
+static void add_record(cd_reader *r, const gu_record *rec)
+{
+	cd_set *s = r->s;
+	if ((size_t)s->n + 1 >= r->cap_rec) {
+		r->cap_rec = r->cap_rec ? 2 * r->cap_rec : 1024;
+		s->start = xrealloc(s->start, (r->cap_rec + 1) * sizeof *s->start);
+		s->name_off = xrealloc(s->name_off, r->cap_rec * sizeof *s->name_off);
+		s->file = xrealloc(s->file, r->cap_rec * sizeof *s->file);
+		s->lab = xrealloc(s->lab, r->cap_rec * sizeof *s->lab);
 	}
-	s->n_tok = (int64_t)n_ids;
-	s->label = xrealloc(NULL, (size_t)(s->n ? s->n : 1) * sizeof *s->label);
+	if (r->n_ids + rec->n > r->cap_ids) {
+		r->cap_ids = (r->n_ids + rec->n) + (r->n_ids + rec->n) / 2 + 4096;
+		s->ids = xrealloc(s->ids, r->cap_ids * sizeof *s->ids);
+	}
+	size_t nl = strlen(rec->name) + 1;
+	if (r->n_names + nl > r->cap_names) {
+		r->cap_names = (r->n_names + nl) * 2 + 4096;
+		s->names = xrealloc(s->names, r->cap_names);
+	}
+	int64_t i = s->n++;
+	memcpy(s->names + r->n_names, rec->name, nl);
+	s->name_off[i] = (int64_t)r->n_names;
+	r->n_names += nl;
+	for (size_t t = 0; t < rec->n; t++) {
+		int32_t id = gu_vocab_id(r->v, rec->tok[t]);
+		s->n_unk += id == GU_UNK;
+		s->ids[r->n_ids + t] = id;
+	}
+	r->n_ids += rec->n;
+	s->start[i + 1] = (int64_t)r->n_ids;
+	s->file[i] = r->f;
+	s->lab[i] = rec->label >= 0 ? lab_index(s, gu_tok_label(r->r, rec->label)) : -1;
+	s->n_labelled += rec->label >= 0;
+	if ((int64_t)rec->n > s->max_len) s->max_len = (int64_t)rec->n;
+}
+
+int64_t cd_read(cd_reader *r, int64_t max_rec, cd_keep_fn keep, void *arg)
+{
+	cd_set *s = r->s;
+	s->n = s->n_tok = s->n_unk = s->max_len = s->n_labelled = 0;
+	r->n_ids = r->n_names = 0;
+	while (r->f < s->n_paths && (max_rec <= 0 || s->n < max_rec)) {
+		const char *path = s->paths[r->f];
+		if (!r->r) {
+			if (!(r->r = gu_tok_open(path))) fl_die("%s", gu_errmsg());
+			if (gu_tok_k(r->r) != r->v->k || gu_tok_stride(r->r) != r->v->stride)
+				fl_die("%s: %s stream has k=%d stride=%d, but the model has k=%d stride=%d", path, r->what,
+				       gu_tok_k(r->r), gu_tok_stride(r->r), r->v->k, r->v->stride);
+			r->rec_no = 0;
+		}
+		gu_record rec;
+		int ret = gu_tok_read(r->r, &rec);
+		if (ret < 0) fl_die("%s", gu_errmsg());
+		if (ret == 0) {
+			gu_tok_close(r->r);
+			r->r = NULL, r->f++;
+			continue;
+		}
+		r->rec_no++;
+		if (keep && !keep(rec.name, path, r->rec_no, arg)) continue;
+		add_record(r, &rec);
+		if (max_rec <= 0) fl_progress("reading %s data: %lld records, %zu tokens", r->what, (long long)s->n, r->n_ids);
+	}
+	s->n_tok = (int64_t)r->n_ids;
+	s->label = xrealloc(s->label, (size_t)(s->n ? s->n : 1) * sizeof *s->label);
 	for (int64_t i = 0; i < s->n; i++) s->label[i] = -1;
+	return s->n;
+}
+
+void cd_close(cd_reader *r)
+{
+	if (!r) return;
+	if (r->r) gu_tok_close(r->r);
+	free(r);
+}
+
+void cd_load(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what)
+{
+	cd_reader *r = cd_open(s, paths, n_paths, v, what);
+	cd_read(r, 0, NULL, NULL);
+	cd_close(r);
 }
 
 void cd_free(cd_set *s)

@@ -37,6 +37,19 @@ static inline const char *cd_name(const cd_set *s, int64_t i) { return s->names 
 void cd_load(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what);
 void cd_free(cd_set *s);
 
+/* The same records a group at a time, for streaming: cd_open empties s and ties it to the
+ * streams; each cd_read replaces the records of s by the next ones (at most max_rec, all that
+ * remain when max_rec <= 0) and returns how many, 0 at the end of the last stream. Label names
+ * met so far stay in s, so call cd_map_labels after each read. keep (NULL: keep all) sees
+ * every record before it is stored: its name, its stream's path and its 1-based number in that
+ * stream; it returns 0 to skip the record (it may fl_die on a bad one). Errors die as cd_load.
+ * cd_close closes the reader; s stays valid until cd_free. */
+typedef struct cd_reader cd_reader;
+typedef int (*cd_keep_fn)(const char *name, const char *path, int64_t rec_no, void *arg);
+cd_reader *cd_open(cd_set *s, char **paths, int n_paths, const gu_vocab *v, const char *what);
+int64_t cd_read(cd_reader *r, int64_t max_rec, cd_keep_fn keep, void *arg);
+void cd_close(cd_reader *r);
+
 /* Gives every record its class id: the index of its label name in classes (n_classes names).
  * need_label: a record without a label is an error. A label name that is not in classes is
  * an error naming the file, the record and the known names. Dies on error. */
