@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,14 @@ void openblas_set_num_threads(int);
 
 #define MAX_MODELS 16
 
+enum { TRACK_NONE, TRACK_BED, TRACK_BEDGRAPH };
+/* -S: which window strands the track takes (bit 0 '+', bit 1 '-'); 0 = the track's default */
+enum { STRAND_FWD = 1, STRAND_REV = 2, STRAND_BOTH = 3 };
+
 typedef struct {
 	const char *model[MAX_MODELS], *out, *positive, *metrics, *roc;
 	int n_models, B, threads;
+	int track, strand; /* --bed / --bedgraph, -S */
 } opts_t;
 
 static void usage(FILE *fp, const opts_t *o)
@@ -35,12 +41,19 @@ static void usage(FILE *fp, const opts_t *o)
 		"probabilities are the mean over the models.\n\n"
 		"Options:\n"
 		"  -m, --model FILE    classifier model (man 5 ulmmodel) [required; repeat for an ensemble]\n"
-		"  -o FILE             predictions TSV, written atomically [stdout]\n"
+		"  -o FILE             predictions (TSV or track), written atomically [stdout]\n"
 		"  -b, --batch INT     records per batch (length-sorted) [%d]\n"
 		"  -t, --threads INT   threads [%d]\n"
 		"      --positive STR  positive class for the binary metrics [the model's first label]\n"
 		"      --metrics FILE  also write the metrics as KEY<TAB>VALUE lines\n"
 		"      --roc FILE      write the ROC curve (fpr, tpr, threshold TSV) of the positive class\n"
+		"Tracks of genome windows (records named CHROM:START-END(+|-) by fa2kmer --window), streamed\n"
+		"in input order in groups of 16 batches per thread, so memory does not grow with the genome:\n"
+		"      --bed           BED6: CHROM START END PREDICTED round(1000 P) STRAND (P: probability\n"
+		"                      of --positive); windows of both strands in one file\n"
+		"      --bedgraph      bedGraph: CHROM START END P, windows of one strand\n"
+		"  -S, --strand STR    the windows a track takes: fwd (+), rev (-) or both (--bed only)\n"
+		"                      [--bed: both, --bedgraph: fwd]\n"
 		"  -q                  quiet: no progress, metrics table or summary\n"
 		"  -h, --help          this help;  --version  print the version\n",
 		o->B, o->threads);
@@ -48,11 +61,38 @@ static void usage(FILE *fp, const opts_t *o)
 
 /* ---- batched inference over worker threads --------------------------------------------- */
 
+/* One worker's classifier workspace and batch buffers, kept from call to call. */
+typedef struct {
+	gu_cls *w;
+	int32_t *ids; /* (S,B) */
+	size_t ids_cap;
+	float *pb; /* (B,C) */
+} wbuf_t;
+
+/* A model and the workspaces of up to `threads` workers. */
+typedef struct {
+	gu_model *m;
+	int B, threads;
+	wbuf_t *wb; /* (threads) */
+} predictor_t;
+
+static void predictor_init(predictor_t *p, gu_model *m, int B, int threads)
+{
+	*p = (predictor_t){.m = m, .B = B, .threads = threads, .wb = calloc((size_t)threads, sizeof(wbuf_t))};
+	if (!p->wb) fl_die("out of memory");
+}
+
+static void predictor_free(predictor_t *p)
+{
+	for (int i = 0; i < p->threads; i++) gu_cls_free(p->wb[i].w), free(p->wb[i].ids), free(p->wb[i].pb);
+	free(p->wb);
+}
+
 typedef struct {
 	const cd_set *s;
-	gu_model *m;
+	predictor_t *p;
 	const uint32_t *order; /* records sorted by length, longest first */
-	int B, C;
+	int B, C, progress;
 	int64_t n_batches;
 	float *probs;          /* (n,C) by record index */
 	atomic_llong next;     /* next batch to take */
@@ -75,52 +115,67 @@ static void job_fail(job_t *j, const char *msg)
 	pthread_mutex_unlock(&j->mu);
 }
 
+/* Makes the worker's buffers ready for batches of up to S tokens; 0 or -1 (message in j). */
+static int wbuf_ready(job_t *j, wbuf_t *wb, int64_t S)
+{
+	int B = j->B;
+	if (!wb->w && !(wb->w = gu_cls_new(j->p->m, B))) {
+		job_fail(j, gu_errmsg());
+		return -1;
+	}
+	if (!wb->pb && !(wb->pb = malloc((size_t)B * (size_t)j->C * sizeof *wb->pb))) goto oom;
+	size_t need = (size_t)(S > 0 ? S : 1) * (size_t)B;
+	if (need > wb->ids_cap) {
+		free(wb->ids);
+		if (!(wb->ids = malloc(need * sizeof *wb->ids))) goto oom;
+		wb->ids_cap = need;
+	}
+	return 0;
+oom:
+	job_fail(j, "out of memory");
+	return -1;
+}
+
 static void *worker(void *arg)
 {
 	worker_arg *wa = arg;
 	job_t *j = wa->job;
 	const cd_set *s = j->s;
 	int B = j->B, C = j->C;
-	gu_cls *w = gu_cls_new(j->m, B);
-	int32_t *ids = malloc((size_t)(s->max_len > 0 ? s->max_len : 1) * (size_t)B * sizeof *ids);
-	float *pb = malloc((size_t)B * (size_t)C * sizeof *pb);
-	if (!w || !ids || !pb) {
-		job_fail(j, w ? "out of memory" : gu_errmsg());
-		goto done;
-	}
+	wbuf_t *wb = &j->p->wb[wa->id];
+	if (wbuf_ready(j, wb, s->max_len) < 0) return NULL;
 	for (;;) {
 		if (atomic_load(&j->failed)) break;
 		int64_t k = atomic_fetch_add(&j->next, 1);
 		if (k >= j->n_batches) break;
 		const uint32_t *rows = j->order + k * B;
 		int nb = (int)(s->n - k * B < B ? s->n - k * B : B);
-		int S = cd_batch(s, rows, nb, ids, NULL);
+		int S = cd_batch(s, rows, nb, wb->ids, NULL);
 		gu_loss ls;
-		if (gu_cls_step(w, NULL, pb, ids, NULL, S, nb, 0, NULL, &ls) < 0) {
+		if (gu_cls_step(wb->w, NULL, wb->pb, wb->ids, NULL, S, nb, 0, NULL, &ls) < 0) {
 			job_fail(j, gu_errmsg());
 			break;
 		}
 		int64_t tok = 0;
 		for (int b = 0; b < nb; b++) {
-			memcpy(j->probs + (size_t)rows[b] * C, pb + (size_t)b * C, (size_t)C * sizeof *pb);
+			memcpy(j->probs + (size_t)rows[b] * C, wb->pb + (size_t)b * C, (size_t)C * sizeof *wb->pb);
 			tok += cd_len(s, rows[b]);
 		}
 		long long done = atomic_fetch_add(&j->done_tok, tok) + tok;
-		if (wa->id == 0)
+		if (wa->id == 0 && j->progress)
 			fl_progress("predicting: %lld of %lld batches, %lld of %lld tokens", (long long)k + 1,
 				    (long long)j->n_batches, done, (long long)s->n_tok);
 	}
-done:
-	gu_cls_free(w);
-	free(ids), free(pb);
 	return NULL;
 }
 
-/* Fills probs (n,C); returns the seconds it took. */
-static double predict(const cd_set *s, gu_model *m, int B, int threads, float *probs)
+/* Fills probs (n,C) for the records of s, in batches of p->B sorted by length, on up to
+ * p->threads workers; progress: per-batch progress lines. Returns the seconds it took. */
+static double predict(predictor_t *p, const cd_set *s, float *probs, int progress)
 {
-	job_t j = {.s = s, .m = m, .B = B, .C = m->hp.n_classes, .probs = probs};
-	uint32_t *order = malloc((size_t)s->n * sizeof *order);
+	int B = p->B, threads = p->threads;
+	job_t j = {.s = s, .p = p, .B = B, .C = p->m->hp.n_classes, .probs = probs, .progress = progress};
+	uint32_t *order = malloc((size_t)(s->n ? s->n : 1) * sizeof *order);
 	if (!order) fl_die("out of memory");
 	cd_sort_desc(s, order);
 	j.order = order;
@@ -132,9 +187,8 @@ static double predict(const cd_set *s, gu_model *m, int B, int threads, float *p
 	int workers = (int)(j.n_batches < threads ? j.n_batches : threads);
 	if (workers < 1) workers = 1;
 	openblas_set_num_threads(workers > 1 ? 1 : threads);
-	pthread_t *tid = malloc((size_t)workers * sizeof *tid);
-	worker_arg *args = malloc((size_t)workers * sizeof *args);
-	if (!tid || !args) fl_die("out of memory");
+	pthread_t tid[256];
+	worker_arg args[256];
 	double t0 = gu_realtime();
 	int started = 1;
 	for (int i = 0; i < workers; i++) args[i] = (worker_arg){&j, i};
@@ -143,10 +197,10 @@ static double predict(const cd_set *s, gu_model *m, int B, int threads, float *p
 	worker(&args[0]);
 	for (int i = 1; i < started; i++) pthread_join(tid[i], NULL);
 	double secs = gu_realtime() - t0;
-	fl_progress_end();
+	if (progress) fl_progress_end();
 	if (atomic_load(&j.failed)) fl_die("%s", j.err);
 	pthread_mutex_destroy(&j.mu);
-	free(tid), free(args), free(order);
+	free(order);
 	return secs;
 }
 
@@ -229,6 +283,136 @@ static void report_metrics(const cd_set *s, const gu_model *m, const float *prob
 	free(pred), free(truth), free(bpred), free(btruth), free(score), free(cm);
 }
 
+/* ---- genome tracks ---------------------------------------------------------------------- */
+
+/* A window record's name CHROM:START-END(+) or (-) (fa2kmer --window, man 5 tokstream): 0 and
+ * the chrom length, start, end and strand ('+' or '-'), or -1 when name is not one. */
+static int parse_window(const char *name, size_t *chrom_len, long long *beg, long long *end, char *strand)
+{
+	size_t n = strlen(name);
+	if (n < 8 || name[n - 1] != ')' || name[n - 3] != '(' || (name[n - 2] != '+' && name[n - 2] != '-')) return -1;
+	size_t c = n - 3; /* the colon before START */
+	while (c > 0 && name[c - 1] != ':') c--;
+	if (c < 2) return -1;
+	const char *p = name + c, *stop = name + n - 3;
+	long long v[2] = {0, 0};
+	for (int i = 0; i < 2; i++) {
+		if (p >= stop || *p < '0' || *p > '9') return -1;
+		for (; p < stop && *p >= '0' && *p <= '9'; p++) {
+			if (v[i] > (1LL << 50)) return -1;
+			v[i] = v[i] * 10 + (*p - '0');
+		}
+		if (i == 0 && (p >= stop || *p++ != '-')) return -1;
+	}
+	if (p != stop || v[1] <= v[0]) return -1;
+	*chrom_len = c - 1, *beg = v[0], *end = v[1], *strand = name[n - 2];
+	return 0;
+}
+
+/* cd_read's filter: every record must be a window; keeps those of the strands asked for. */
+static int keep_window(const char *name, const char *path, int64_t rec_no, void *arg)
+{
+	int strands = *(const int *)arg;
+	size_t cl;
+	long long b, e;
+	char st;
+	if (parse_window(name, &cl, &b, &e, &st) < 0)
+		fl_die("%s: record %lld: name '%.200s' is not a window CHROM:START-END(+) or (-) (make windows with "
+		       "fa2kmer --window)", path, (long long)rec_no, name);
+	return st == '+' ? (strands & STRAND_FWD) != 0 : (strands & STRAND_REV) != 0;
+}
+
+/* --bed / --bedgraph: reads groups of windows from every stream (stream i for model i), scores
+ * them, writes their track lines and goes on, so memory holds one group. */
+static void scan_tracks(const opts_t *o, gu_model **ms, int M, char **inputs, int n_in, int pos)
+{
+	gu_model *m = ms[0];
+	int C = m->hp.n_classes;
+	int64_t G = (int64_t)o->B * o->threads * 16; /* records per group */
+	cd_set sets[MAX_MODELS];
+	cd_reader *rd[MAX_MODELS];
+	predictor_t pr[MAX_MODELS];
+	for (int i = 0; i < M; i++) {
+		rd[i] = cd_open(&sets[i], M > 1 ? inputs + i : inputs, M > 1 ? 1 : n_in, ms[i]->vocab, "input");
+		predictor_init(&pr[i], ms[i], o->B, o->threads);
+	}
+	float *probs = malloc((size_t)G * (size_t)C * sizeof *probs), *pm = M > 1 ? malloc((size_t)G * (size_t)C * sizeof *pm) : NULL;
+	if (!probs || (M > 1 && !pm)) fl_die("out of memory");
+	int strands = o->strand;
+	fl_sbuf b = {0};
+	int64_t n_rec = 0, n_tok = 0, n_unk = 0;
+	double secs = 0, t0 = gu_realtime();
+	for (;;) {
+		int64_t n = cd_read(rd[0], G, keep_window, &strands);
+		for (int i = 1; i < M; i++) {
+			int64_t ni = cd_read(rd[i], G, keep_window, &strands);
+			for (int64_t r = 0; r < (n < ni ? n : ni); r++)
+				if (strcmp(cd_name(&sets[i], r), cd_name(&sets[0], r)) != 0)
+					fl_die("%s: window %lld is %s, but %s has %s there (an ensemble needs the same windows in "
+					       "each stream)", inputs[i], (long long)(n_rec + r + 1), cd_name(&sets[i], r), inputs[0],
+					       cd_name(&sets[0], r));
+			if (ni != n)
+				fl_die("%s: %s windows than %s (an ensemble needs the same windows in each stream)", inputs[i],
+				       ni < n ? "fewer" : "more", inputs[0]);
+		}
+		if (n == 0) break;
+		for (int i = 0; i < M; i++) {
+			cd_map_labels(&sets[i], m->labels, C, 0);
+			secs += predict(&pr[i], &sets[i], M > 1 ? pm : probs, 0);
+			n_tok += sets[i].n_tok, n_unk += sets[i].n_unk;
+			if (M == 1) break;
+			for (size_t j = 0; j < (size_t)n * C; j++) probs[j] = i ? probs[j] + pm[j] : pm[j];
+		}
+		const cd_set *s = &sets[0];
+		for (int64_t r = 0; r < n; r++) {
+			float *p = probs + (size_t)r * C;
+			if (M > 1)
+				for (int k = 0; k < C; k++) p[k] /= (float)M;
+			int am = 0;
+			for (int k = 1; k < C; k++)
+				if (p[k] > p[am]) am = k;
+			size_t cl;
+			long long wb, we;
+			char st;
+			parse_window(cd_name(s, r), &cl, &wb, &we, &st); /* checked by keep_window */
+			if (o->track == TRACK_BED)
+				fl_sb_printf(&b, "%.*s\t%lld\t%lld\t%s\t%d\t%c\n", (int)cl, cd_name(s, r), wb, we, m->labels[am],
+					     (int)lrint(1000.0 * p[pos]), st);
+			else
+				fl_sb_printf(&b, "%.*s\t%lld\t%lld\t%.6g\n", (int)cl, cd_name(s, r), wb, we, p[pos]);
+		}
+		fl_sb_flush(&b, outs[0]);
+		n_rec += n;
+		double el = gu_realtime() - t0;
+		fl_progress("%lld windows, %lld tokens in %.0f s: %.0f windows/s", (long long)n_rec, (long long)n_tok, el,
+			    el > 0 ? n_rec / el : 0.0);
+	}
+	fl_progress_end();
+	if (n_rec == 0)
+		fl_die("%s: no window records%s", inputs[0], strands == STRAND_BOTH ? "" : strands == STRAND_FWD ? " of strand +" : " of strand -");
+	write_close(0, &b);
+	free(b.buf);
+	fl_close_stdout();
+	fl_info("%lld windows, %lld tokens (%lld unknown) scored in %.2f s: %.0f tokens/s, %d threads, batch %d%s",
+		(long long)n_rec, (long long)n_tok, (long long)n_unk, secs, secs > 0 ? n_tok / secs : 0.0, o->threads,
+		o->B, M > 1 ? " (all models)" : "");
+	for (int i = 0; i < M; i++) cd_close(rd[i]), cd_free(&sets[i]), predictor_free(&pr[i]);
+	free(probs), free(pm);
+}
+
+/* --bed / --bedgraph against -S, --metrics and --roc; fills in the default strands. */
+static void check_track_opts(opts_t *o)
+{
+	if (!o->track) {
+		if (o->strand) fl_usage_error("-S chooses the windows of a track: give --bed or --bedgraph");
+		return;
+	}
+	if (o->metrics || o->roc) fl_usage_error("%s needs the TSV output, not a track", o->metrics ? "--metrics" : "--roc");
+	if (!o->strand) o->strand = o->track == TRACK_BED ? STRAND_BOTH : STRAND_FWD;
+	if (o->track == TRACK_BEDGRAPH && o->strand == STRAND_BOTH)
+		fl_usage_error("--bedgraph holds one strand: -S fwd or -S rev (or --bed for both)");
+}
+
 int main(int argc, char **argv)
 {
 	opts_t o = {.out = "-", .B = 64, .threads = 1};
@@ -237,10 +421,13 @@ int main(int argc, char **argv)
 		{"threads", required_argument, 0, 't'}, {"positive", required_argument, 0, 1},
 		{"metrics", required_argument, 0, 2},	{"roc", required_argument, 0, 3},
 		{"help", no_argument, 0, 'h'},		{"version", no_argument, 0, 4},
+		{"bed", no_argument, 0, 5},		{"bedgraph", no_argument, 0, 6},
+		{"strand", required_argument, 0, 'S'},
 		{0, 0, 0, 0}};
 	fl_init("clspredict", argc, argv);
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error with a message, not a silent death */
 	int c;
-	while ((c = getopt_long(argc, argv, "m:o:b:t:qh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:o:b:t:S:qh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (o.n_models == MAX_MODELS) fl_usage_error("-m: at most %d models", MAX_MODELS);
@@ -252,6 +439,17 @@ int main(int argc, char **argv)
 		case 1: o.positive = optarg; break;
 		case 2: o.metrics = optarg; break;
 		case 3: o.roc = optarg; break;
+		case 5:
+		case 6:
+			if (o.track && o.track != (c == 5 ? TRACK_BED : TRACK_BEDGRAPH)) fl_usage_error("--bed and --bedgraph are exclusive");
+			o.track = c == 5 ? TRACK_BED : TRACK_BEDGRAPH;
+			break;
+		case 'S':
+			if (strcmp(optarg, "fwd") == 0) o.strand = STRAND_FWD;
+			else if (strcmp(optarg, "rev") == 0) o.strand = STRAND_REV;
+			else if (strcmp(optarg, "both") == 0) o.strand = STRAND_BOTH;
+			else fl_usage_error("--strand: '%s' is not fwd, rev or both", optarg);
+			break;
 		case 'q': fl_quiet = 1; break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;
 		case 4: printf("clspredict %s\n", GU_VERSION); fl_close_stdout(); return 0;
@@ -259,6 +457,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.n_models == 0) fl_usage_error("a classifier is required (-m CLS)");
+	check_track_opts(&o);
 	int n_in = argc - optind, M = o.n_models;
 	char *stdin_arg[] = {"-"};
 	char **inputs = n_in > 0 ? argv + optind : stdin_arg;
@@ -285,6 +484,14 @@ int main(int argc, char **argv)
 		for (int i = 0; i < C; i++)
 			if (strcmp(m->labels[i], o.positive) == 0) pos = i;
 		if (pos < 0) fl_die("--positive: '%s' is not one of the model's labels", o.positive);
+	}
+	if (o.track) {
+		fl_on_die(abort_output);
+		if (!(outs[0] = gu_out_open(o.out))) fl_die("%s", gu_errmsg());
+		scan_tracks(&o, ms, M, inputs, n_in, pos);
+		fl_summary();
+		for (int i = 0; i < M; i++) gu_model_free(ms[i]);
+		return 0;
 	}
 
 	/* everything is read and checked before any work; with an ensemble, stream i through
@@ -324,7 +531,10 @@ int main(int argc, char **argv)
 	double secs = 0;
 	int64_t n_tok = 0, n_unk = 0;
 	for (int i = 0; i < M; i++) {
-		secs += predict(&sets[i], ms[i], o.B, o.threads, M > 1 ? pm : probs);
+		predictor_t pr;
+		predictor_init(&pr, ms[i], o.B, o.threads);
+		secs += predict(&pr, &sets[i], M > 1 ? pm : probs, 1);
+		predictor_free(&pr);
 		n_tok += sets[i].n_tok, n_unk += sets[i].n_unk;
 		if (M == 1) break;
 		for (size_t j = 0; j < np; j++) probs[j] = i ? probs[j] + pm[j] : pm[j];
