@@ -73,6 +73,7 @@ check: deps
 	sh tests/lm_parity.sh
 	sh tests/cls_ecoli.sh
 	sh tests/resume.sh
+	sh tests/scan.sh
 	sh tests/pipeline_demo.sh
 	sh tests/pipeline_human.sh
 	sh tests/gue.sh

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs the Debian build dependencies that are missing (when run as root).
 # Called by `make deps`, which `make check` and `make demo` run first. gnuplot draws the
-# figures of pipelines/report.sh (tests/pipeline_human.sh runs it).
+# figure of pipelines/scan.mk; tests/scan.sh runs bedtools.
 set -u
 need=""
-for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev libjansson-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox; do
+for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev libjansson-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox bedtools; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 [ -z "$need" ] && exit 0
