@@ -75,3 +75,6 @@ for set in train valid test; do
 					printf ">%s_%s_%d\n%s\n", cls, set, k, s } }' > "$L/$cls.$set.fa"
 	done
 done
+# window streams (clspredict --bed/--bedgraph): three windows of the forward strand; plain names
+printf '>chr\nACGTACGTACGTACGTACGTACGTACGTAC\n' | "$BIN/fa2kmer" -q -k3 --window 10 -o "$T/win_fwd.tok"
+printf '>s1\nACGTACGTACGT\n' | "$BIN/fa2kmer" -q -k3 -o "$T/win_bad.tok"
