@@ -159,4 +159,21 @@ st=0; "$BIN/clspredict" -q -m "$T/cls.model" --bedgraph "$T/plain.tok" > /dev/nu
 test $st -eq 1 || fail "plain names: exit $st"
 one_line "plain names" "record 1: name 'plain' is not a window"
 ok "truncated input, /dev/full, closed pipe, names that are no windows"
+# ---- pipelines/scan.mk end to end on the first Mb (step 50, the tiny classifier): the rule's
+# tracks against awk on the sequence itself, the recall table's rows and ranges, the figure
+rm -rf "$T/pipe"
+make -s -C pipelines -f scan.mk scan BIN="$BIN" SCAN_GENOME="$T/mb.fa" SCAN_MODEL="$T/cls.model" SCAN_STEP=50 \
+	SCAN_OUT="$T/pipe" SCAN_REGION="$name:64000-84000" > "$T/pipe.out" 2>&1 || { tail -5 "$T/pipe.out"; fail "scan.mk"; }
+tail -n 1 "$T/mb.fa" | awk -v name="$name" '{ L = length($0)
+	for (i = 0; i + 150 <= L; i += 50) {
+		c = substr($0, i + 101, 3); r = substr($0, i + 48, 3)
+		print name "\t" i "\t" i + 150 "\t" (c == "ATG" || c == "GTG" || c == "TTG") > "/dev/stdout"
+		print name "\t" i "\t" i + 150 "\t" (r == "CAT" || r == "CAC" || r == "CAA") > "/dev/stderr" } }' > "$T/rf.txt" 2> "$T/rr.txt"
+cmp -s "$T/rf.txt" "$T/pipe/rule.fwd.bedgraph" && cmp -s "$T/rr.txt" "$T/pipe/rule.rev.bedgraph" || fail "scan.mk: rule tracks differ from awk"
+test "$(wc -l < "$T/pipe/cls.fwd.bedgraph")" -eq "$(wc -l < "$T/rf.txt")" || fail "scan.mk: classifier track length"
+awk -F'\t' 'NR == 1 { if ($1 != "track" || NF != 8) exit 1; next }
+	{ n++; if ($8 < 0 || $8 > 1 || $6 > $7 || $7 < 1) exit 1; rule += $1 == "start-codon rule"; cls += $1 == "classifier" }
+	END { exit !(n == 6 && rule == 1 && cls == 5) }' "$T/pipe/results.tsv" || { cat "$T/pipe/results.tsv"; fail "scan.mk: results table"; }
+test "$(grep -c 'clspredict' "$T/pipe/time.tsv")" -eq 2 && test -s "$T/pipe/region.png" || fail "scan.mk: time.tsv or figure"
+ok "pipelines/scan.mk on 1 Mb ($(awk -F'\t' 'NR == 2 { print $7 }' "$T/pipe/results.tsv") test starts)"
 echo "scan: $pass passed"
