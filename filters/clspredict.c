@@ -356,6 +356,7 @@ static void scan_tracks(const opts_t *o, gu_model **ms, int M, char **inputs, in
 				       ni < n ? "fewer" : "more", inputs[0]);
 		}
 		if (n == 0) break;
+		if (fl_signalled()) fl_die("interrupted by a signal after %lld windows (no track written)", (long long)n_rec);
 		for (int i = 0; i < M; i++) {
 			cd_map_labels(&sets[i], m->labels, C, 0);
 			secs += predict(&pr[i], &sets[i], M > 1 ? pm : probs, 0);
@@ -487,6 +488,7 @@ int main(int argc, char **argv)
 	}
 	if (o.track) {
 		fl_on_die(abort_output);
+		fl_catch_signals(); /* SIGINT/SIGTERM end the scan between groups, removing the temporary */
 		if (!(outs[0] = gu_out_open(o.out))) fl_die("%s", gu_errmsg());
 		scan_tracks(&o, ms, M, inputs, n_in, pos);
 		fl_summary();

@@ -158,7 +158,19 @@ printf '>plain\nACGTACGTAC\n' | "$BIN/fa2kmer" -q -k5 -s2 -o "$T/plain.tok"
 st=0; "$BIN/clspredict" -q -m "$T/cls.model" --bedgraph "$T/plain.tok" > /dev/null 2> "$T/err" || st=$?
 test $st -eq 1 || fail "plain names: exit $st"
 one_line "plain names" "record 1: name 'plain' is not a window"
-ok "truncated input, /dev/full, closed pipe, names that are no windows"
+# SIGTERM while the input still flows: exit 1, one line, no file under -o (the temporary removed)
+mkfifo "$T/fifo"
+"$BIN/clspredict" -q -m "$T/cls.model" --bed -o "$T/int.bed" "$T/fifo" 2> "$T/err" &
+pid=$!
+exec 3> "$T/fifo"
+head -c 100000 "$T/mb.tok" >&3
+sleep 1
+kill -TERM $pid
+st=0; wait $pid || st=$?
+exec 3>&-
+test $st -eq 1 && ! ls "$T"/int.bed* > /dev/null 2>&1 || fail "SIGTERM: exit $st or a file left"
+one_line "SIGTERM" "interrupted"
+ok "truncated input, /dev/full, closed pipe, names that are no windows, SIGTERM"
 # ---- pipelines/scan.mk end to end on the first Mb (step 50, the tiny classifier): the rule's
 # tracks against awk on the sequence itself, the recall table's rows and ranges, the figure
 rm -rf "$T/pipe"
