@@ -81,10 +81,10 @@ $(SC)/results.tsv: $(scan_tracks) $(SCAN_TEST) $(SCAN_KNOWN)
 $(SC)/region.png: $(SC)/results.tsv
 	gnuplot -e "set terminal pngcairo size 1200,500; set output '$@'; set datafile separator '\t'; \
 		set title 'P(promoter) along $(SCAN_REGION), windows of $(SCAN_WINDOW) every $(SCAN_STEP) (x: window centre)'; \
-		set xlabel 'position (bases)'; set ylabel 'P(promoter), reverse strand negated'; set yrange [-1.1:1.1]; \
+		set xlabel 'position (kb)'; set ylabel 'P(promoter), reverse strand negated'; set yrange [-1.1:1.1]; \
 		set key outside top center horizontal; \
 		set arrow from graph 0, first 0 to graph 1, first 0 nohead lc rgb 'gray'; \
-		plot '$(SC)/region.tsv' using 1:2 with lines lc rgb '#1f77b4' title 'classifier, + strand', \
-		'' using 1:(-\$$3) with lines lc rgb '#d62728' title 'classifier, - strand', \
-		'$(SC)/region.tsv.starts' using 1:(strcol(3) eq 'test' ? (strcol(2) eq '+' ? 1.05 : -1.05) : 1/0) with points pt 7 ps 1.5 lc rgb 'black' title 'test-set gene starts', \
-		'' using 1:(strcol(3) eq 'test' ? 1/0 : (strcol(2) eq '+' ? 1.05 : -1.05)) with points pt 6 ps 1.2 lc rgb 'gray40' title 'train/valid gene starts'"
+		plot '$(SC)/region.tsv' using (\$$1/1000):2 with lines lc rgb '#1f77b4' title 'classifier, + strand', \
+		'' using (\$$1/1000):(-\$$3) with lines lc rgb '#d62728' title 'classifier, - strand', \
+		'$(SC)/region.tsv.starts' using (\$$1/1000):(strcol(3) eq 'test' ? (strcol(2) eq '+' ? 1.05 : -1.05) : 1/0) with points pt 7 ps 1.5 lc rgb 'black' title 'test-set gene starts', \
+		'' using (\$$1/1000):(strcol(3) eq 'test' ? 1/0 : (strcol(2) eq '+' ? 1.05 : -1.05)) with points pt 6 ps 1.2 lc rgb 'gray40' title 'train/valid gene starts'"
