@@ -4,7 +4,7 @@
 # beside the demo's start-codon rule (a start codon ATG/GTG/TTG at window positions 101-103)
 # scanned over the same windows; plus a gnuplot figure of the scores along one region.
 #
-#   make -C pipelines -f scan.mk scan [SCAN_MODEL=cls.model]
+#   make -C pipelines scan [SCAN_MODEL=cls.model]
 #
 # Self-contained (its own defaults), so pipelines/Makefile can include it; SCAN_MODEL defaults to
 # the demo's forward classifier (make -C pipelines demo makes it). Outputs in $(SCAN_OUT):

@@ -174,7 +174,7 @@ ok "truncated input, /dev/full, closed pipe, names that are no windows, SIGTERM"
 # ---- pipelines/scan.mk end to end on the first Mb (step 50, the tiny classifier): the rule's
 # tracks against awk on the sequence itself, the recall table's rows and ranges, the figure
 rm -rf "$T/pipe"
-make -s -C pipelines -f scan.mk scan BIN="$BIN" SCAN_GENOME="$T/mb.fa" SCAN_MODEL="$T/cls.model" SCAN_STEP=50 \
+make -s -C pipelines scan BIN="$BIN" SCAN_GENOME="$T/mb.fa" SCAN_MODEL="$T/cls.model" SCAN_STEP=50 \
 	SCAN_OUT="$T/pipe" SCAN_REGION="$name:64000-84000" > "$T/pipe.out" 2>&1 || { tail -5 "$T/pipe.out"; fail "scan.mk"; }
 tail -n 1 "$T/mb.fa" | awk -v name="$name" '{ L = length($0)
 	for (i = 0; i + 150 <= L; i += 50) {
