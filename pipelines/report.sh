@@ -2,7 +2,7 @@
 # Writes docs/results.md from the outputs of the pipelines (never by hand):
 #   pipelines/report.sh [OUT]      (OUT defaults to pipelines/out)
 # The page holds one section per benchmark, the CURRENT result of each: the folder of OUT named
-# after it (demo, ecoli, human, lncrna, lncrna-ensemble), when it holds a results.tsv, rewrites
+# after it (demo, ecoli, human, lncrna, lncrna-ensemble, gue, scan), when it holds a results.tsv, rewrites
 # its section; a benchmark not re-run keeps the section of its last run from the page as it
 # stands (each section states its command, machine, date and budget). Old runs live in git
 # history, not in the page. DOCS=DIR writes DIR/results.md instead of docs/results.md (the tests).
@@ -115,6 +115,81 @@ section_lncrna_ensemble() {
 	[ ! -s "$1/settings.txt" ] || { echo; echo "Settings:"; sed 's/^/- /' "$1/settings.txt"; }
 }
 
+# GUE: MCC x 100 on test per task and model, beside the published numbers (DNABERT-2 paper,
+# Table 4, as ../shared/data/SOURCES.md lists them)
+gue_published() {
+	cat <<'EOT'
+prom_core_all	69.37	70.92 (DNABERT 3-mer)
+prom_core_notata	68.04	71.58 (NT-2500M-multi)
+prom_core_tata	74.17	78.15 (DNABERT 3-mer)
+prom_300_tata	71.59	79.43 (NT-2500M-multi)
+tf_0	71.99	71.99 (DNABERT-2)
+tf_1	76.06	76.06 (DNABERT-2)
+tf_2	66.52	66.52 (DNABERT-2)
+mouse_0	56.76	64.23 (DNABERT-2 + GUE pre-training)
+mouse_2	79.32	81.28 (DNABERT-2 + GUE pre-training)
+mouse_4	52.66	52.66 (DNABERT-2)
+EOT
+}
+
+section_gue() {
+	echo "## GUE benchmark tasks (gue)"
+	echo
+	run_line "$1" gue
+	echo
+	echo "Test MCC x 100, each test set scored once; everything chosen on dev. ulmfit = the canonical"
+	echo "human LM fine-tuned on the task's training sequences, then the classifier with clstrain's"
+	echo "defaults (best dev epoch kept); kmer_lr = the simple baseline of the same run (\`bin/kmerlr\`: L2"
+	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); ulmfit_scratch, when present, the"
+	echo "same classifier without pre-training. Published: DNABERT-2 and the best model of its paper"
+	echo "(GPU transformers of 89M-2.5B parameters)."
+	echo
+	local t
+	t=$(mktemp)
+	gue_published > "$t.pub"
+	awk -F'\t' 'FNR == NR { pub[$1] = $2 "\t" $3; next }
+		FNR == 1 { next }
+		{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } m[$1, $2] = sprintf("%.1f", 100 * $4); models[$2] = 1 }
+		END {
+			h = "task"; split("ulmfit ulmfit_scratch kmer_lr", ms, " ")
+			for (i = 1; i <= 3; i++) if (ms[i] in models) h = h "\t" ms[i]
+			print h "\tDNABERT-2\tbest published"
+			for (j = 1; j <= n; j++) {
+				r = order[j]
+				for (i = 1; i <= 3; i++) if (ms[i] in models) r = r "\t" ((order[j], ms[i]) in m ? m[order[j], ms[i]] : "-")
+				print r "\t" (order[j] in pub ? pub[order[j]] : "-\t-")
+			}
+		}' "$t.pub" "$1/results.tsv" > "$t"
+	md_table "$t"
+	rm -f "$t" "$t.pub"
+	settings_line "$1"
+	echo
+	local d
+	for d in "$1"/*/; do step_lines "${d%/}" | sed "s/^- \`/- \`$(basename "$d")\/"; done
+}
+
+section_scan() {
+	echo "## Genome scan (scan)"
+	echo
+	echo "Command: \`$(command_of "$1" scan)\`"
+	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine."
+	echo
+	echo "The E. coli promoter classifier over the whole E. coli genome, both strands, windows of 150 every"
+	echo "10 (\`fa2kmer --window 150 --step 10 | clspredict --bedgraph\`). A test-set gene start (412, never"
+	echo "trained on) is found at a threshold when a window on its strand starting near its promoter record"
+	echo "scores above it; windows near no annotated start are the negatives; rates per Mb of genome. The"
+	echo "simple baseline is the demo's start-codon rule scanned over the same windows."
+	echo
+	md_table "$1/results.tsv"
+	settings_line "$1"
+	echo
+	echo "Time and memory of each pass (the programs' own summaries; fa2kmer's wall time is the pipe's):"
+	echo
+	md_table "$1/time.tsv"
+	[ ! -s "$1/region.png" ] || { mkdir -p "$docs/fig" && cp "$1/region.png" "$docs/fig/scan-region.png" &&
+		echo && echo "![P(promoter) along one region, annotated gene starts marked](fig/scan-region.png)"; }
+}
+
 old_section() { # the section NAME of the page as it stands (from its marker to the next)
 	[ -s "$doc" ] || return 0
 	awk -v m="<!-- section $1 -->" '$0 == m { on = 1; next } /^<!-- section / { on = 0 } on' "$doc"
@@ -128,7 +203,7 @@ old_section() { # the section NAME of the page as it stands (from its marker to 
 	echo "training runs on wall-clock budgets, so numbers move with the machine's speed and load. Older runs"
 	echo "are in git history."
 	echo
-	for name in demo ecoli human lncrna lncrna-ensemble; do
+	for name in demo ecoli human lncrna lncrna-ensemble gue scan; do
 		body=$(if [ -s "$out/$name/results.tsv" ]; then "section_${name//-/_}" "$out/$name"; else old_section "$name"; fi)
 		[ -n "$body" ] || continue
 		echo "<!-- section $name -->"

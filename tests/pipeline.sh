@@ -42,7 +42,11 @@ done
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
 	[ "$(wc -c < README.md)" -le 10240 ] && [ "$(wc -c < docs/results.md)" -le 40960 ] || fail "README.md over 10 KB or docs/results.md over 40 KB"; ok
 	size=$(git ls-files -z | xargs -0 cat 2> /dev/null | wc -c)
-	[ "$size" -le 20971520 ] && [ -z "$(git ls-files pipelines/saved docs/fig docs/results pipelines/out)" ] || fail "tracked files: $size bytes, or run outputs tracked"; ok
+	[ "$size" -le 20971520 ] && [ -z "$(git ls-files pipelines/saved docs/results pipelines/out)" ] || fail "tracked files: $size bytes, or run outputs tracked"; ok
+	# the only figures tracked are those the results page shows
+	git ls-files docs/fig | sed 's#^docs/##' | sort > "$T/figs"
+	grep -o '](fig/[^)]*)' docs/results.md | sed 's/^](//; s/)$//' | sort -u > "$T/shown"
+	cmp -s "$T/figs" "$T/shown" || fail "docs/fig against the figures docs/results.md shows: $(diff "$T/figs" "$T/shown" | grep '^[<>]' | tr '\n' ' ')"; ok
 	awk '/^## Layout/ { on = 1 } on && /^```$/ { n++; next } on && n == 1 && /^[^ ]/ { print $1 }' README.md | sort > "$T/layout"
 	git ls-files | awk -F/ 'NF > 1 { print $1 "/" } NF == 1 && $1 == "Makefile"' | sed 's#^.ci/$#.ci/run#' | sort -u > "$T/tree"
 	cmp -s "$T/layout" "$T/tree" || fail "README layout against the tree: $(diff "$T/layout" "$T/tree" | grep '^[<>]' | tr '\n' ' ')"; ok
