@@ -7,6 +7,13 @@ PKGS      = htslib libzstd openblas jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS   += $(PKG_LIBS) -lz -lm -lpthread
+# OpenMPI for data-parallel training (filters/par.c); without it the programs are single-rank
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+ifneq ($(MPI_LIBS),)
+MPI_CFLAGS += -DGU_MPI
+LDLIBS     += $(MPI_LIBS)
+endif
 prefix   ?= /usr/local
 bindir    = $(prefix)/bin
 mandir    = $(prefix)/share/man
@@ -19,7 +26,7 @@ endif
 LIB_SRC    = $(sort $(wildcard lib/*.c))
 LIB_OBJ    = $(LIB_SRC:.c=.o)
 # filters/*.c are programs, except these modules they share
-SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/trainer.c filters/clsdata.c filters/metricsio.c filters/seqfile.c)
+SHARED_SRC = $(wildcard filters/common.c filters/lmfit.c filters/trainer.c filters/clsdata.c filters/metricsio.c filters/seqfile.c filters/par.c filters/lmteam.c filters/clsteam.c filters/pool.c)
 COMMON_OBJ = $(SHARED_SRC:.c=.o)
 # kept, though only pattern rules name them (make would delete them as intermediates)
 .SECONDARY: $(COMMON_OBJ)
@@ -43,6 +50,7 @@ deps:
 lib/%.o filters/%.o: CFLAGS += $(WARN) $(PKG_CFLAGS)
 lib/%.o: lib/%.c $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+filters/par.o: CFLAGS += $(MPI_CFLAGS)
 filters/%.o: filters/%.c $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

@@ -223,6 +223,12 @@ double gu_softmax_xent(float *dlogits, const float *logits, const int32_t *targe
  * (means over every element; TAR skipped when B == 1, as the reference, or T < 2).
  * Adds the gradient into dh (same shape) and returns the value. */
 double gu_ar_tar(float *dh, const float *h, int T, int B, int C, float alpha, float beta);
+/* The same for B rows that are a share of a batch of B_all rows (data-parallel training):
+ * means over the whole batch's elements (T*B_all*C, (T-1)*B_all*C), TAR skipped when
+ * B_all == 1; returns this share's part of the value, so the shares' values add up to the
+ * whole batch's. B_all == B is gu_ar_tar. */
+double gu_ar_tar_share(float *dh, const float *h, int T, int B, int B_all, int C, float alpha,
+		       float beta);
 
 /* Concat pooling over the valid steps of o (T,B,C): out (B,3C) = [o at the last valid step,
  * max over valid steps, mean over valid steps]. valid (T,B) 0/1 (NULL = all valid). Left
@@ -508,6 +514,13 @@ typedef struct {
 	float p_output, p_hidden, p_input, p_embed, p_weight; /* effective: base * drop_mult */
 	float alpha, beta;        /* AR, TAR */
 	uint32_t frozen;          /* layer groups without gradient (see gu_freeze_to_mask) */
+	/* data-parallel share (gu_lm_new sets B_all = B, row0 = 0: the whole batch): this
+	 * workspace's B rows are rows [row0, row0+B) of a batch of B_all rows split over
+	 * workspaces (threads, MPI ranks). A train call then draws every row mask for all B_all
+	 * rows from rng and keeps its own rows, and scales the loss as the whole batch's mean, so
+	 * that the shares' gradients add up to that of one call on all B_all rows, and every
+	 * share's rng ends in the same state (see gu_lm_step). */
+	int B_all, row0;
 	/* shapes (read-only) */
 	const gu_model *m;
 	int T, B, V, E, L;
@@ -535,8 +548,12 @@ void gu_lm_reset_state(gu_lm *w);
  *   (4n_l,n_l) on each raw W_hh, output locked (B,E) before the tied decoder); the loss is
  *   mean CE + AR + TAR on the undropped last output. If grad != NULL the gradient of out->loss
  *   is accumulated into grad (m->n_params floats, params layout).
- * Returns GU_OK, GU_EARG (ids out of range, missing rng), or GU_ENUM when the loss is not
- * finite (nothing is then accumulated into grad; the carried state has advanced). */
+ * As a share of a batch (B_all > B): the gradient accumulated is this share's part of the
+ *   gradient of the whole batch's loss, out->ce_sum, n and correct count this share's tokens,
+ *   out->ce is their mean and out->ar_tar this share's part of the whole batch's AR + TAR
+ *   (gu_ar_tar_share); the whole batch's loss is sum(ce_sum)/sum(n) + sum(ar_tar).
+ * Returns GU_OK, GU_EARG (ids out of range, missing rng, bad share), or GU_ENUM when the loss
+ * is not finite (nothing is then accumulated into grad; the carried state has advanced). */
 int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int train, gu_rng *rng,
 	       gu_loss *out);
 
@@ -567,6 +584,9 @@ typedef struct {
 } gu_cls;
 
 gu_cls *gu_cls_new(gu_model *m, int B_max);
+/* A workspace for gu_cls_head_step alone (batches of up to B_max rows), without the encoder's
+ * buffers for B_max rows: every other call on it fails with GU_EARG. */
+gu_cls *gu_cls_new_head(gu_model *m, int B_max);
 void gu_cls_free(gu_cls *w);
 
 /* One classifier call on ids (S,B) time-major, rows left-padded with GU_PAD, B <= B_max. A pad
@@ -582,6 +602,29 @@ void gu_cls_free(gu_cls *w);
  * accumulated). */
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out);
+
+/* The train step of gu_cls_step in three parts, for data parallelism (filters/clsteam.c): the
+ * rows of a batch of B_all records (ids (S,B_all), one padded length S) are split into shares,
+ * each run through the encoder in its own workspace, the pooled features of all rows go through
+ * the head in one workspace (BatchNorm sees the whole batch), and the head's input gradient goes
+ * back to the shares. Calls, in this order, with copies of one rng:
+ *  gu_cls_share_forward: the encoder on this share's B rows, ids (S,B) (the whole batch's
+ *    columns [row0, row0+B)), masks drawn for all B_all rows (every share draws the same
+ *    numbers), pooled into w->feat (B,3E); AR/TAR of these rows as parts of the whole batch's
+ *    means (gu_ar_tar_share) into *ar_tar, its gradient kept when grad != 0.
+ *  gu_cls_head_step: the head (train mode) on feat (B_all,3E) of every row, labels (B_all), its
+ *    masks drawn from rng after the encoder's; loss, head gradient accumulated into grad,
+ *    dfeat (B_all,3E) the gradient w.r.t. feat; running statistics updated; out as gu_cls_step
+ *    fills it without AR/TAR. Needs B_all <= w->B_max.
+ *  gu_cls_share_backward: the pooling and encoder backward of the last share_forward from
+ *    dfeat (B,3E) (this share's rows), accumulated into grad for unfrozen groups.
+ * With one share (B = B_all, row0 = 0) the three give gu_cls_step's results exactly. GU_OK,
+ * GU_EARG, GU_ENOMEM or GU_ENUM (loss not finite). */
+int gu_cls_share_forward(gu_cls *w, const int32_t *ids, int S, int B, int B_all, int row0,
+			 gu_rng *rng, int grad, double *ar_tar);
+int gu_cls_head_step(gu_cls *w, float *grad, float *dfeat, const float *feat,
+		     const int32_t *labels, int B_all, gu_rng *rng, gu_loss *out);
+int gu_cls_share_backward(gu_cls *w, float *grad, const float *dfeat);
 
 /* Eval-mode encoder and concat pooling of ids (S,B) (as gu_cls_step takes them) into w->feat
  * (B,3E): the head's input, as an eval gu_cls_step computes it. GU_OK, GU_EARG or GU_ENOMEM. */

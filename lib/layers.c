@@ -425,23 +425,31 @@ double gu_softmax_xent(float *dlogits /* (M,V) */, const float *logits /* (M,V) 
 double gu_ar_tar(float *dh /* (T,B,C) */, const float *h /* (T,B,C) */, int T, int B, int C,
 		 float alpha, float beta)
 {
+	return gu_ar_tar_share(dh, h, T, B, B, C, alpha, beta);
+}
+
+double gu_ar_tar_share(float *dh /* (T,B,C) */, const float *h /* (T,B,C) */, int T, int B,
+		       int B_all, int C, float alpha, float beta)
+{
 	const size_t bc = (size_t)B * (size_t)C, n = (size_t)T * bc;
+	/* the means are over the whole batch's elements */
+	const size_t n_all = (size_t)T * B_all * (size_t)C;
 	double value = 0.0;
 	if (n == 0) return 0.0;
 	if (alpha != 0.0f) {
 		/* alpha * mean(h^2); d/dh = 2 alpha h / n */
 		double ss = 0.0;
 		for (size_t i = 0; i < n; i++) ss += (double)h[i] * h[i];
-		value += alpha * ss / (double)n;
+		value += alpha * ss / (double)n_all;
 		if (dh) {
-			const float g = (float)(2.0 * alpha / (double)n);
+			const float g = (float)(2.0 * alpha / (double)n_all);
 			for (size_t i = 0; i < n; i++) dh[i] += g * h[i];
 		}
 	}
-	/* the reference tests len(h) > 1 on batch-first h, i.e. it skips TAR when B == 1 */
-	if (beta != 0.0f && B > 1 && T > 1) {
+	/* the reference tests len(h) > 1 on batch-first h, i.e. it skips TAR when B == 1 (the whole batch's) */
+	if (beta != 0.0f && B_all > 1 && T > 1) {
 		/* beta * mean over t >= 1 of (h[t] - h[t-1])^2; time-major, so h[t-1] is bc back */
-		const size_t n2 = (size_t)(T - 1) * bc;
+		const size_t n2 = (size_t)(T - 1) * B_all * (size_t)C;
 		double ss = 0.0;
 		for (size_t i = bc; i < n; i++) {
 			double d = (double)h[i] - h[i - bc];

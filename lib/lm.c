@@ -41,6 +41,9 @@ typedef struct {
 	float *dA, *dB;                      /* (Tmax,B,wide) ping-pong input gradients, wide = max n,In */
 	float *discard;                      /* gradients of frozen tensors kernels must write (lazy) */
 	size_t n_discard;                    /* floats in discard */
+	int B_all, row0;                     /* this call's rows: [row0, row0+B) of B_all (masks) */
+	float *mask_all;                     /* (B_all,wide) a row mask of the whole batch (lazy) */
+	size_t n_mask_all;                   /* floats in mask_all */
 } encoder;
 
 /* Activations of one chunk (shapes for the encoder's B and the chunk's T). */
@@ -79,7 +82,7 @@ static int tensor_off(const gu_model *m, const char *name, int64_t d0, int64_t d
 static void encoder_free(encoder *e)
 {
 	free(e->wmask), free(e->weff), free(e->dweff), free(e->lstm_scratch);
-	free(e->dA), free(e->dB), free(e->discard);
+	free(e->dA), free(e->dB), free(e->discard), free(e->mask_all);
 	memset(e, 0, sizeof *e);
 }
 
@@ -89,6 +92,7 @@ static int encoder_init(encoder *e, const gu_model *m, int Tmax, int B)
 	memset(e, 0, sizeof *e);
 	e->m = m;
 	e->V = hp->vocab_size, e->E = hp->emb, e->L = hp->n_layers, e->B = B, e->Tmax = Tmax;
+	e->B_all = B, e->row0 = 0;
 	if (e->L < 1 || e->L > GU_MAX_LAYERS || e->V < 1 || e->E < 1 || hp->hidden < 1 || B < 1 ||
 	    Tmax < 1)
 		return gu_err(GU_EARG, "bad model shape (V %d, E %d, H %d, %d layers) or batch %dx%d",
@@ -135,6 +139,25 @@ static float *encoder_discard(encoder *e, size_t n)
 		e->discard = d, e->n_discard = n;
 	}
 	return e->discard;
+}
+
+/* A row mask (B,width) for dropout p: rows [row0, row0+B) of the mask of the whole batch
+ * (B_all,width), drawn in full so that every share consumes the same random numbers. */
+static int row_mask(encoder *e, float *mask, int B, int width, float p, gu_rng *rng)
+{
+	if (e->B_all == B) {
+		gu_dropout_mask(mask, (size_t)B * width, p, rng);
+		return GU_OK;
+	}
+	size_t n = (size_t)e->B_all * width;
+	if (n > e->n_mask_all) {
+		float *d = gu_realloc(e->mask_all, n * sizeof(float));
+		if (!d) return GU_ENOMEM;
+		e->mask_all = d, e->n_mask_all = n;
+	}
+	gu_dropout_mask(e->mask_all, n, p, rng);
+	memcpy(mask, e->mask_all + (size_t)e->row0 * width, (size_t)B * width * sizeof(float));
+	return GU_OK;
 }
 
 static void chunk_free(chunk *ch)
@@ -217,9 +240,9 @@ static void lstm_weights(const encoder *e, int l, const float *w_hh, gu_lstm_w *
  * the final state. valid (T,B) or NULL. p == NULL: eval (no dropout). The last layer's output
  * goes to ytop (T,B,E), or to the chunk's own buffer when ytop is NULL. Mask draw order:
  * embedding rows, input, hidden l = 0..L-2, then DropConnect l = 0..L-1 as each layer runs. */
-static void chunk_forward(encoder *e, chunk *ch, float *ytop, float **h, float **c,
-			  const int32_t *ids, const uint8_t *valid, int T, int B, const drops *p,
-			  gu_rng *rng)
+static int chunk_forward(encoder *e, chunk *ch, float *ytop, float **h, float **c,
+			 const int32_t *ids, const uint8_t *valid, int T, int B, const drops *p,
+			 gu_rng *rng)
 {
 	int E = e->E, L = e->L;
 	size_t TB = (size_t)T * B;
@@ -227,10 +250,10 @@ static void chunk_forward(encoder *e, chunk *ch, float *ytop, float **h, float *
 	ch->p = p ? *p : none;
 	const drops *q = &ch->p;
 	if (q->embed > 0) gu_dropout_mask(ch->emb_mask, e->V, q->embed, rng);
-	if (q->input > 0) gu_dropout_mask(ch->in_mask, (size_t)B * E, q->input, rng);
+	if (q->input > 0 && row_mask(e, ch->in_mask, B, E, q->input, rng) < 0) return GU_ENOMEM;
 	if (q->hidden > 0)
 		for (int l = 0; l < L - 1; l++)
-			gu_dropout_mask(ch->hid_mask[l], (size_t)B * e->n[l], q->hidden, rng);
+			if (row_mask(e, ch->hid_mask[l], B, e->n[l], q->hidden, rng) < 0) return GU_ENOMEM;
 
 	const float *P = e->m->params;
 	gu_embedding_forward(ch->x[0], P + e->off_enc, q->embed > 0 ? ch->emb_mask : NULL, ids,
@@ -257,6 +280,7 @@ static void chunk_forward(encoder *e, chunk *ch, float *ytop, float **h, float *
 				memcpy(ch->x[l + 1], y, TB * n * sizeof(float));
 		}
 	}
+	return GU_OK;
 }
 
 /* 1 when some part of the encoder at or below layer l (or the embedding, l == -1) trains. */
@@ -378,6 +402,7 @@ gu_lm *gu_lm_new(const gu_model *m, int T, int B)
 	w->p_input = hp->input_p * dm, w->p_embed = hp->embed_p * dm, w->p_weight = hp->weight_p * dm;
 	w->alpha = hp->alpha, w->beta = hp->beta;
 	w->m = m, w->T = T, w->B = B, w->V = p->e.V, w->E = p->e.E, w->L = p->e.L;
+	w->B_all = B, w->row0 = 0;
 	for (int l = 0; l < w->L; l++) {
 		w->in[l] = p->e.in[l], w->n[l] = p->e.n[l];
 		if (!(w->h[l] = falloc((size_t)B * w->n[l])) || !(w->c[l] = falloc((size_t)B * w->n[l])))
@@ -415,27 +440,35 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 	if (train && !rng) return gu_err(GU_EARG, "gu_lm_step: train mode needs an rng");
 	if ((rc = check_ids(x, (size_t)M, V, "input")) < 0) return rc;
 	if ((rc = check_ids(y, (size_t)M, V, "target")) < 0) return rc;
+	if (w->B_all < B || w->row0 < 0 || w->row0 > w->B_all - B)
+		return gu_err(GU_EARG, "gu_lm_step: rows [%d, %d) are not a share of a batch of %d", w->row0,
+			      w->row0 + B, w->B_all);
+	e->B_all = w->B_all, e->row0 = w->row0;
 
 	/* encoder */
 	drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
-	chunk_forward(e, p->ch, w->out, w->h, w->c, x, NULL, T, B, train ? &d : NULL, rng);
+	if ((rc = chunk_forward(e, p->ch, w->out, w->h, w->c, x, NULL, T, B, train ? &d : NULL, rng)) < 0)
+		return rc;
 
 	/* tied decoder on the output-dropped last layer */
 	const float *P = w->m->params;
 	const float *dec_in = w->out;
 	int out_drop = train && w->p_output > 0;
 	if (out_drop) {
-		gu_dropout_mask(p->out_mask, (size_t)B * E, w->p_output, rng);
+		if ((rc = row_mask(e, p->out_mask, B, E, w->p_output, rng)) < 0) return rc;
 		locked_copy(p->dec_in, w->out, p->out_mask, T, B, E);
 		dec_in = p->dec_in;
 	}
 	gu_linear_forward(w->logits, dec_in, P + e->off_enc, P + p->off_dec_b, M, E, V);
 	int64_t n = 0, correct = 0;
+	/* the mean over the whole batch's T*B_all tokens */
 	double ce_sum = gu_softmax_xent(train && grad ? w->logits : NULL, w->logits, y, M, V, -1,
-					1.0f / (float)M, &n, &correct);
+					1.0f / (float)(T * w->B_all), &n, &correct);
 	double artar = 0;
 	if (train && grad) memset(p->d_out, 0, (size_t)M * E * sizeof(float));
-	if (train) artar = gu_ar_tar(grad ? p->d_out : NULL, w->out, T, B, E, w->alpha, w->beta);
+	if (train)
+		artar = gu_ar_tar_share(grad ? p->d_out : NULL, w->out, T, B, w->B_all, E, w->alpha,
+					w->beta);
 	double ce = n > 0 ? ce_sum / (double)n : 0;
 	if (out) {
 		out->ce_sum = ce_sum, out->n = n, out->correct = correct;
@@ -494,6 +527,9 @@ struct gu_cls_priv {
 	size_t ipk_off[GU_MAX_LAYERS];
 	float *ih[GU_MAX_LAYERS][2]; /* (B_max,n_l) each */
 	float *iscr;             /* gu_lstm_infer_scratch_floats(B_max) */
+	/* the last gu_cls_share_forward, for gu_cls_share_backward */
+	int share_k0, share_nc;
+	const int32_t *share_ids;
 };
 
 void gu_cls_free(gu_cls *w)
@@ -518,7 +554,8 @@ void gu_cls_free(gu_cls *w)
 	free(w);
 }
 
-gu_cls *gu_cls_new(gu_model *m, int B_max)
+/* enc_rows: rows the encoder's buffers hold (B_max, or 1 for a head-only workspace) */
+static gu_cls *cls_new(gu_model *m, int B_max, int enc_rows)
 {
 	if (!m || m->hp.kind != GU_MODEL_CLS) {
 		gu_err(GU_EARG, "not a classifier");
@@ -533,7 +570,7 @@ gu_cls *gu_cls_new(gu_model *m, int B_max)
 	gu_cls *w = gu_calloc(1, sizeof *w);
 	if (!w) return NULL;
 	gu_cls_priv *p = w->p = gu_calloc(1, sizeof *w->p);
-	if (!p || encoder_init(&p->e, m, hp->bptt, B_max) < 0) goto fail;
+	if (!p || encoder_init(&p->e, m, hp->bptt, enc_rows) < 0) goto fail;
 	int E = hp->emb, F = 3 * E, NL = hp->n_lin, C = hp->n_classes, B = B_max;
 	if (tensor_off(m, "head.bn0.weight", F, 0, &p->bn0_w, &p->g_head, 0) < 0 ||
 	    tensor_off(m, "head.bn0.bias", F, 0, &p->bn0_b, NULL, 0) < 0 ||
@@ -561,7 +598,7 @@ gu_cls *gu_cls_new(gu_model *m, int B_max)
 	w->m = m, w->B_max = B, w->V = hp->vocab_size, w->E = E, w->L = hp->n_layers;
 	w->bptt = hp->bptt, w->max_len = hp->max_len, w->n_lin = NL, w->C = C;
 	for (int l = 0; l < w->L; l++)
-		if (!(p->h[l] = falloc((size_t)B * p->e.n[l])) || !(p->c[l] = falloc((size_t)B * p->e.n[l])))
+		if (!(p->h[l] = falloc((size_t)enc_rows * p->e.n[l])) || !(p->c[l] = falloc((size_t)enc_rows * p->e.n[l])))
 			goto fail;
 	if (!(p->scratch = chunk_new(&p->e, hp->bptt, 1))) goto fail;
 	size_t BF = (size_t)B * F, BN = (size_t)B * NL;
@@ -579,6 +616,10 @@ fail:
 	gu_cls_free(w);
 	return NULL;
 }
+
+gu_cls *gu_cls_new(gu_model *m, int B_max) { return cls_new(m, B_max, B_max); }
+
+gu_cls *gu_cls_new_head(gu_model *m, int B_max) { return cls_new(m, B_max, 1); }
 
 /* Grows the per-call buffers to S padded steps, Lk kept steps and nk kept-chunk caches. */
 static int cls_reserve(gu_cls *w, int S, int Lk, int nk)
@@ -748,6 +789,7 @@ static int cls_begin(gu_cls *w, const char *fn, const int32_t *ids, int S, int B
 	int bptt = w->bptt, rc;
 	if (B < 1 || B > w->B_max || S < 1)
 		return gu_err(GU_EARG, "%s: batch %dx%d outside 1..%d rows", fn, S, B, w->B_max);
+	if (B > p->e.B) return gu_err(GU_EARG, "%s: a head-only workspace (gu_cls_new_head)", fn);
 	if ((rc = check_ids(ids, (size_t)S * B, w->V, "input")) < 0) return rc;
 	/* chunks: c covers [c*bptt, min(S, (c+1)*bptt)); kept when c*bptt > S - max_len */
 	int nc = (S + bptt - 1) / bptt, k0 = 0;
@@ -835,8 +877,9 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 			int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
 			chunk *ch = cache && c >= k0 ? p->kept[c - k0] : p->scratch;
 			float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
-			chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B,
-				      p->valid + (size_t)i * B, Tc, B, &d, rng);
+			rc = chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B,
+					   p->valid + (size_t)i * B, Tc, B, &d, rng);
+			if (rc < 0) return rc;
 		}
 		gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
 	} else if ((rc = cls_eval_encoder(w, ids, S, B, k0)) < 0) {
@@ -900,6 +943,111 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 
 	/* pooling, then each kept chunk on its own (no gradient crosses a chunk boundary) */
 	gu_concat_pool_backward(p->dO, p->dfeat, p->argmax, p->last, vk, Lk, B, E);
+	for (int c = k0; c < nc; c++) {
+		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+		size_t o = (size_t)(i - k0 * bptt) * B * E;
+		rc = chunk_backward(e, p->kept[c - k0], p->dO + o, p->O + o, ids + (size_t)i * B,
+				    p->valid + (size_t)i * B, Tc, B, grad, frozen);
+		if (rc < 0) return rc;
+	}
+	return GU_OK;
+}
+
+/* ---- classifier in shares (data parallelism) ---------------------------------------------- */
+
+int gu_cls_share_forward(gu_cls *w, const int32_t *ids, int S, int B, int B_all, int row0,
+			 gu_rng *rng, int grad, double *ar_tar)
+{
+	gu_cls_priv *p = w->p;
+	encoder *e = &p->e;
+	int E = w->E, L = w->L, bptt = w->bptt, rc, nc, k0;
+	if (!rng) return gu_err(GU_EARG, "gu_cls_share_forward: needs an rng");
+	if (B_all < B || row0 < 0 || row0 > B_all - B)
+		return gu_err(GU_EARG, "gu_cls_share_forward: rows [%d, %d) are not a share of a batch of %d", row0,
+			      row0 + B, B_all);
+	if ((rc = cls_begin(w, "gu_cls_share_forward", ids, S, B, 1, grad, &k0, &nc)) < 0) return rc;
+	int Lk = w->L_kept;
+	e->B_all = B_all, e->row0 = row0;
+	for (int l = 0; l < L; l++) {
+		memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
+		memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
+	}
+	drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
+	for (int c = 0; c < nc && rc == GU_OK; c++) {
+		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+		chunk *ch = grad && c >= k0 ? p->kept[c - k0] : p->scratch;
+		float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
+		rc = chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B, p->valid + (size_t)i * B, Tc, B,
+				   &d, rng);
+	}
+	e->B_all = e->B, e->row0 = 0;
+	if (rc < 0) return rc;
+	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B;
+	gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
+	size_t nO = (size_t)Lk * B * E;
+	if (grad) memset(p->dO, 0, nO * sizeof(float));
+	*ar_tar = gu_ar_tar_share(grad ? p->dO : NULL, p->O, Lk, B, B_all, E, w->alpha, w->beta);
+	w->S = S, w->B = B;
+	p->share_k0 = k0, p->share_nc = nc, p->share_ids = ids;
+	return isfinite(*ar_tar) ? GU_OK : gu_err(GU_ENUM, "classifier loss is not finite");
+}
+
+int gu_cls_head_step(gu_cls *w, float *grad, float *dfeat, const float *feat,
+		     const int32_t *labels, int B, gu_rng *rng, gu_loss *out)
+{
+	gu_cls_priv *p = w->p;
+	int F = 3 * w->E, NL = w->n_lin, C = w->C;
+	if (out) memset(out, 0, sizeof *out);
+	if (B < 1 || B > w->B_max || !labels || !rng)
+		return gu_err(GU_EARG, "gu_cls_head_step: %d rows outside 1..%d, or no labels or rng", B, w->B_max);
+	int rc;
+	if ((rc = check_ids(labels, (size_t)B, C, "label")) < 0) return rc;
+	const float *P = w->m->params;
+	float *Bf = w->m->buffers;
+	/* as gu_cls_step's head, on every row of the batch */
+	gu_batchnorm_forward(p->z0, p->x0hat, p->rstd0, feat, P + p->bn0_w, P + p->bn0_b, Bf + p->bn0_rm,
+			     Bf + p->bn0_rv, B, F, 1, w->bn_momentum, w->bn_eps);
+	int drop0 = w->p_output > 0, drop1 = w->p_head > 0;
+	if (drop0) {
+		gu_dropout_mask(p->mask0, (size_t)B * F, w->p_output, rng);
+		gu_mul(p->z0, p->z0, p->mask0, (size_t)B * F);
+	}
+	gu_linear_forward(p->r, p->z0, P + p->lin0_w, P + p->lin0_b, B, F, NL);
+	gu_relu_forward(p->r, (size_t)B * NL);
+	gu_batchnorm_forward(p->z1, p->x1hat, p->rstd1, p->r, P + p->bn1_w, P + p->bn1_b, Bf + p->bn1_rm,
+			     Bf + p->bn1_rv, B, NL, 1, w->bn_momentum, w->bn_eps);
+	if (drop1) {
+		gu_dropout_mask(p->mask1, (size_t)B * NL, w->p_head, rng);
+		gu_mul(p->z1, p->z1, p->mask1, (size_t)B * NL);
+	}
+	gu_linear_forward(w->logits, p->z1, P + p->lin1_w, P + p->lin1_b, B, NL, C);
+	int64_t n = 0, correct = 0;
+	double ce_sum = gu_softmax_xent(p->dlogits, w->logits, labels, B, C, -1, 1.0f / (float)B, &n, &correct);
+	double ce = n > 0 ? ce_sum / (double)n : 0;
+	if (out) out->ce_sum = ce_sum, out->n = n, out->correct = correct, out->ce = out->loss = ce;
+	if (!isfinite(ce)) return gu_err(GU_ENUM, "classifier loss is not finite");
+	float *G = grad;
+	gu_linear_backward(p->dz1, G + p->lin1_w, G + p->lin1_b, p->dlogits, p->z1, P + p->lin1_w, B, NL, C);
+	if (drop1) gu_mul(p->dz1, p->dz1, p->mask1, (size_t)B * NL);
+	gu_batchnorm_backward(p->dr, G + p->bn1_w, G + p->bn1_b, p->dz1, p->x1hat, P + p->bn1_w, p->rstd1, B, NL);
+	gu_relu_backward(p->dr, p->r, (size_t)B * NL);
+	gu_linear_backward(p->dz0, G + p->lin0_w, G + p->lin0_b, p->dr, p->z0, P + p->lin0_w, B, F, NL);
+	if (drop0) gu_mul(p->dz0, p->dz0, p->mask0, (size_t)B * F);
+	gu_batchnorm_backward(dfeat, G + p->bn0_w, G + p->bn0_b, p->dz0, p->x0hat, P + p->bn0_w, p->rstd0, B, F);
+	return GU_OK;
+}
+
+int gu_cls_share_backward(gu_cls *w, float *grad, const float *dfeat)
+{
+	gu_cls_priv *p = w->p;
+	encoder *e = &p->e;
+	int E = w->E, L = w->L, bptt = w->bptt, S = w->S, B = w->B, Lk = w->L_kept, rc;
+	int k0 = p->share_k0, nc = p->share_nc;
+	const int32_t *ids = p->share_ids;
+	uint32_t frozen = w->frozen & ~(1u << p->g_head);
+	if (!trains_below(e, L - 1, frozen)) return GU_OK;
+	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B;
+	gu_concat_pool_backward(p->dO, dfeat, p->argmax, p->last, vk, Lk, B, E);
 	for (int c = k0; c < nc; c++) {
 		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
 		size_t o = (size_t)(i - k0 * bptt) * B * E;

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian build dependencies that are missing (when run as root).
 # Called by `make deps`, which `make check` and `make demo` run first. gnuplot draws the
-# figure of pipelines/scan.mk; tests/scan.sh runs bedtools.
+# figure of pipelines/scan.mk; tests/scan.sh runs bedtools; OpenMPI: data-parallel training
+# (tests/mpi.sh).
 set -u
 need=""
-for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev libjansson-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox bedtools; do
+for p in gcc make pkg-config libhts-dev libzstd-dev libopenblas-dev libjansson-dev zlib1g-dev zstd tabix bsdextrautils python3 gnuplot-nox bedtools libopenmpi-dev openmpi-bin; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 [ -z "$need" ] && exit 0
