@@ -79,6 +79,7 @@ check: deps
 	sh tests/pipeline.sh
 	sh tests/lm_ecoli.sh
 	sh tests/lm_parity.sh
+	sh tests/mpi.sh
 	sh tests/cls_ecoli.sh
 	sh tests/resume.sh
 	sh tests/scan.sh

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "clsdata.h"
+#include "clsteam.h"
+#include "par.h"
 #include "trainer.h"
 
 void openblas_set_num_threads(int);
@@ -93,7 +95,7 @@ static void usage(FILE *fp, const opts_t *o)
 		"      --no-checkpoint  write no checkpoint (a stopped run saves nothing)\n"
 		"      --max-steps N    stop after N batches of this session, as if interrupted (exit 3)\n"
 		"      --resume FILE    continue from a checkpoint (same data and options; no -m/-v)\n"
-		"  -t, --threads INT    threads [%d]\n"
+		"  -t, --threads INT    threads, each on a share of every batch [%d]\n"
 		"  -q                   quiet: no progress or summary\n"
 		"  -h, --help           this help;  --version  print the version\n",
 		o->emb, o->hidden, o->layers, o->drop_mult, o->alpha, o->beta, o->max_len, DEFAULT_STAGES, o->B, o->wd, o->clip,
@@ -238,7 +240,9 @@ typedef struct {
 	trainer tr;         /* loop control: position, budget, signals, checkpoints, keep-best */
 	gu_model *m;
 	gu_opt *opt;
-	gu_cls *w;
+	gu_cls *w;          /* validation and BatchNorm statistics: the team's (clsteam_workspace) */
+	clsteam *team;      /* training steps, over threads and ranks */
+	int B;              /* records of a whole batch: -b on each of the ranks */
 	cd_set *train, *valid;
 	int32_t *ids, *labels;
 	uint32_t *order;
@@ -257,7 +261,7 @@ typedef struct {
 /* --precise-bn: the BatchNorm statistics from the eval-mode features of the bn_rows records. */
 static void precise_bn(fit_t *f)
 {
-	int B = f->o->B, F = 3 * f->w->E;
+	int B = f->w->B_max, F = 3 * f->w->E; /* -b, or a thread's share of a batch */
 	for (int64_t k = 0; k < f->bn_n; k += B) {
 		int nb = (int)(f->bn_n - k < B ? f->bn_n - k : B);
 		int S = cd_batch(f->train, f->bn_rows + k, nb, f->ids, NULL);
@@ -272,7 +276,7 @@ static void precise_bn(fit_t *f)
 static void validate(fit_t *f, double *loss, double *acc)
 {
 	cd_set *v = f->valid;
-	int B = f->o->B;
+	int B = f->w->B_max; /* -b, or a thread's share of a batch */
 	cd_sort_desc(v, f->order);
 	double ce = 0;
 	int64_t n = 0, correct = 0;
@@ -312,17 +316,18 @@ static int64_t cls_epoch_begin(void *ctx, const tr_pos *p)
 	cls_state *st = &f->st;
 	f->frozen = gu_freeze_to_mask(G - (sg->groups ? sg->groups : G));
 	f->w->frozen = f->frozen;
+	clsteam_set_frozen(f->team, f->frozen);
 	if (p->epoch == 0 && p->batch == 0) gu_opt_reset(f->opt); /* a new optimiser per stage */
-	f->t_epoch = gu_realtime();
+	f->t_epoch = par_clock();
 	if (p->batch == 0) {
 		memcpy(st->samp_epoch, st->samp, sizeof st->samp);
 		st->loss_sum = 0, st->loss_n = 0;
 	}
 	gu_rng samp;
 	memcpy(samp.s, st->samp_epoch, sizeof samp.s);
-	f->used = cd_sortish(f->train, f->o->B, &samp, f->order);
+	f->used = cd_sortish(f->train, f->B, &samp, f->order);
 	memcpy(st->samp, samp.s, sizeof samp.s);
-	f->nbpe = f->used / f->o->B > 0 ? f->used / f->o->B : 1;
+	f->nbpe = f->used / f->B > 0 ? f->used / f->B : 1;
 	return f->nbpe;
 }
 
@@ -332,7 +337,7 @@ static void cls_train_batch(fit_t *f, const tr_pos *p, int64_t k, int64_t t, int
 {
 	const opts_t *o = f->o;
 	const stage_t *sg = &o->stage[p->stage];
-	const int B = o->B;
+	const int B = f->B;
 	int nb = (int)(f->used - k * B < B ? f->used - k * B : B);
 	int S = cd_batch(f->train, f->order + k * B, nb, f->ids, f->labels);
 	double beta1, lr[GU_MAX_GROUPS];
@@ -340,7 +345,7 @@ static void cls_train_batch(fit_t *f, const tr_pos *p, int64_t k, int64_t t, int
 	gu_discriminative_lr(lr, f->m->n_groups, lr_t, o->lr_factor);
 	gu_opt_zero_grad(f->opt);
 	gu_loss ls;
-	int rc = gu_cls_step(f->w, f->opt->grad, NULL, f->ids, f->labels, S, nb, 1, &f->drop, &ls);
+	int rc = clsteam_step(f->team, f->opt->grad, f->ids, f->labels, S, nb, &f->drop, &ls);
 	if (rc == GU_ENUM)
 		fl_die("training diverged (loss not finite) in stage %lld, epoch %lld, batch %lld; try a lower learning rate%s",
 		       (long long)p->stage + 1, (long long)p->epoch + 1, (long long)k + 1,
@@ -373,7 +378,7 @@ static double cls_epoch_end(void *ctx, const tr_pos *p)
 	if (f->valid && f->bn_n > 0) validate(f, &rl, &ra); /* the running averages, for the record */
 	if (f->bn_n > 0) precise_bn(f);
 	if (f->valid) validate(f, &vl, &va);
-	double secs = gu_realtime() - f->t_epoch;
+	double secs = par_clock() - f->t_epoch;
 	char run[96] = "";
 	if (!isnan(rl)) snprintf(run, sizeof run, "; with the running averages %.4f, %.4f", rl, ra);
 	fl_info("epoch %lld (stage %lld, lr %g): train_loss %.4f valid_loss %.4f valid_accuracy %.4f (%.1f s%s)", (long long)p->epochs_done,
@@ -394,7 +399,7 @@ static void finish_model(fit_t *f)
 	} else if (f->bn_n > 0 && f->tr.pos.batch > 0) {
 		precise_bn(f); /* stopped within an epoch: its statistics are not set yet */
 	}
-	if (gu_model_write(f->m, f->o->out) < 0) fl_die("%s", gu_errmsg());
+	if (par_leader() && gu_model_write(f->m, f->o->out) < 0) fl_die("%s", gu_errmsg());
 }
 
 /* Continues a checkpoint: position and model from the trainer, the classifier's state from
@@ -409,7 +414,7 @@ static void resume(fit_t *f)
 	cls_state *st = &f->st;
 	if (memcmp(st->magic, "GUCLST3", 8) != 0) fl_die("%s: not a clstrain checkpoint", path);
 	st->stages[sizeof st->stages - 1] = 0;
-	if (strcmp(st->stages, o->stages_text) != 0 || st->B != o->B || st->lr_factor != o->lr_factor)
+	if (strcmp(st->stages, o->stages_text) != 0 || st->B != (int64_t)o->B * par_size() || st->lr_factor != o->lr_factor)
 		fl_die("%s: made with --stages %s -b %lld --lr-factor %g; resume with the same schedule", path, st->stages, (long long)st->B,
 		       st->lr_factor);
 	/* the run's seed (it draws the --precise-bn sample) */
@@ -430,7 +435,7 @@ static void start_state(fit_t *f)
 	memset(st, 0, sizeof *st);
 	memcpy(st->magic, "GUCLST3", 8);
 	snprintf(st->stages, sizeof st->stages, "%s", o->stages_text);
-	st->B = o->B, st->lr_factor = o->lr_factor;
+	st->B = (int64_t)o->B * par_size(), st->lr_factor = o->lr_factor;
 	gu_rng r;
 	gu_rng_seed(&r, o->seed * 3 + 1);
 	memcpy(st->samp, r.s, sizeof r.s);
@@ -568,11 +573,11 @@ static void setup_buffers(fit_t *f)
 	int64_t maxS = f->train->max_len, nmax = f->train->n;
 	if (f->valid && f->valid->max_len > maxS) maxS = f->valid->max_len;
 	if (f->valid && f->valid->n > nmax) nmax = f->valid->n;
-	f->ids = malloc((size_t)(maxS > 0 ? maxS : 1) * (size_t)o->B * sizeof *f->ids);
-	f->labels = malloc((size_t)o->B * sizeof *f->labels);
+	f->ids = malloc((size_t)(maxS > 0 ? maxS : 1) * (size_t)f->B * sizeof *f->ids);
+	f->labels = malloc((size_t)f->B * sizeof *f->labels);
 	f->order = malloc((size_t)nmax * sizeof *f->order);
 	if (!f->ids || !f->labels || !f->order) fl_die("out of memory");
-	if (o->log) {
+	if (o->log && par_leader()) {
 		int append = o->tr.resume != NULL;
 		if (!(f->log = fopen(o->log, append ? "a" : "w"))) fl_die("%s: cannot create: %s", o->log, strerror(errno));
 		if (!append || ftell(f->log) == 0)
@@ -606,14 +611,15 @@ static int run_training(fit_t *f)
 	int why = tr_run(&f->tr, &L);
 	const tr_pos *p = &f->tr.pos;
 	const char *ck = o->tr.ckpt_path;
-	if (why != TR_DONE) tr_write_checkpoint(&f->tr, &L);
+	if (why != TR_DONE) tr_write_checkpoint(&f->tr, &L); /* collective: every rank */
 	if (why == TR_SIGNAL || why == TR_MAX_STEPS) {
-		fl_warn("%s in stage %lld, epoch %lld, batch %lld: %s%s", why == TR_SIGNAL ? "interrupted" : "stopped by --max-steps",
-			(long long)p->stage + 1, (long long)p->epoch + 1, (long long)p->batch,
-			ck ? "checkpoint written; continue with --resume " : "nothing saved (--no-checkpoint)", ck ? ck : "");
+		if (par_leader())
+			fl_warn("%s in stage %lld, epoch %lld, batch %lld: %s%s", why == TR_SIGNAL ? "interrupted" : "stopped by --max-steps",
+				(long long)p->stage + 1, (long long)p->epoch + 1, (long long)p->batch,
+				ck ? "checkpoint written; continue with --resume " : "nothing saved (--no-checkpoint)", ck ? ck : "");
 		return EXIT_STOPPED;
 	}
-	if (why == TR_TIME)
+	if (why == TR_TIME && par_leader())
 		fl_warn("time budget of %g s reached in stage %lld, epoch %lld, batch %lld%s%s", o->tr.time_budget, (long long)p->stage + 1,
 			(long long)p->epoch + 1, (long long)p->batch, ck ? "; resume with --resume " : "", ck ? ck : "");
 	finish_model(f);
@@ -628,6 +634,7 @@ int main(int argc, char **argv)
 	tr_defaults(&o.tr);
 	o.tr.keep_best = -1; /* on whenever -V is given */
 	fl_init("clstrain", argc, argv);
+	par_init(&argc, &argv); /* under mpirun: one of the ranks (par.h) */
 	parse_args(&o, argc, argv);
 	check_args(&o);
 	openblas_set_num_threads(o.threads);
@@ -672,7 +679,12 @@ int main(int argc, char **argv)
 	if (!(f.opt = gu_opt_new(m))) fl_die("%s", gu_errmsg());
 	f.opt->wd = o.wd, f.opt->clip = o.clip;
 	tr_attach(&f.tr, m, f.opt);
-	if (!(f.w = gu_cls_new(m, o.B))) fl_die("%s", gu_errmsg());
+	if (!(f.team = clsteam_new(m, o.B, o.threads))) fl_die("%s", gu_errmsg());
+	f.w = clsteam_workspace(f.team);
+	f.B = clsteam_rows(f.team);
+	if (par_size() > 1 || o.threads > 1)
+		fl_info("data-parallel: %d rank%s x %d thread%s, batches of %d records (%d a rank)", par_size(), par_size() > 1 ? "s" : "",
+			o.threads < o.B ? o.threads : o.B, o.threads > 1 ? "s" : "", f.B, o.B);
 	setup_buffers(&f);
 	int64_t n_params = 0;
 	for (int i = 0; i < m->n_tensors; i++) n_params += m->tensors[i].buffer ? 0 : (int64_t)m->tensors[i].numel;
@@ -687,7 +699,7 @@ int main(int argc, char **argv)
 	free(f.ids), free(f.labels), free(f.order), free(f.bn_rows), free(f.bn_feat);
 	free(o.valid);
 	tr_free(&f.tr);
-	gu_cls_free(f.w);
+	clsteam_free(f.team);
 	gu_opt_free(f.opt);
 	cd_free(&train_set);
 	if (f.valid) cd_free(&valid_set);

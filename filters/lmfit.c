@@ -4,7 +4,9 @@
  * AdamW with decoupled decay, discriminative rates per layer group, validation, a TSV log, a
  * wall-clock budget the schedule is planned for. The loop itself (position, signals,
  * --max-steps, checkpoint timing, bit-for-bit resume) is trainer.c's, driven through the
- * callbacks lm_epoch_begin, lm_batch, lm_after_batch, lm_epoch_end and lm_payload. */
+ * callbacks lm_epoch_begin, lm_batch, lm_after_batch, lm_epoch_end and lm_payload. Each step
+ * is computed by a team (lmteam.h): the batch's rows split over threads and MPI ranks (par.h);
+ * every rank takes the same decisions, rank 0 alone writes files. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -12,6 +14,8 @@
 #include <string.h>
 
 #include "lmfit.h"
+#include "lmteam.h"
+#include "par.h"
 
 void openblas_set_num_threads(int);
 
@@ -23,7 +27,7 @@ void openblas_set_num_threads(int);
  * state h, c of every layer. */
 typedef struct {
 	uint32_t magic, version;
-	int32_t B, T, V, n_layers;
+	int32_t B, T, V, n_layers;   /* B: rows of the whole batch (all ranks) */
 	int64_t n_total, n_epochs;   /* schedule length (steps), planned epochs */
 	int64_t sched_fixed;         /* plans made of n_total from the time budget (0-4) */
 	double smooth, smooth_w;     /* moving average of the training CE (beta 0.98) */
@@ -65,45 +69,27 @@ static void load_corpus(gu_corpus *c, const gu_vocab *v, char *const *paths, int
 	}
 }
 
-/* Evaluates the LM on S (N ids) from a zero state; the caller saves and restores the carried
- * state when it matters. */
-static void eval_corpus(gu_lm *w, const int32_t *S, size_t N, int32_t *x, int32_t *y, gu_loss *tot)
-{
-	memset(tot, 0, sizeof *tot);
-	gu_lm_reset_state(w);
-	int64_t nb = gu_lm_n_batches(N, w->B, w->T);
-	for (int64_t k = 0; k < nb; k++) {
-		gu_loss l;
-		gu_lm_batch(x, y, S, N, w->B, w->T, k);
-		int ret = gu_lm_step(w, NULL, x, y, 0, NULL, &l);
-		if (ret < 0) fl_die("evaluation: %s", gu_errmsg());
-		tot->ce_sum += l.ce_sum, tot->n += l.n, tot->correct += l.correct;
-		fl_progress("evaluating: %.0f%%", 100.0 * (double)(k + 1) / (double)nb);
-	}
-	tot->ce = tot->loss = tot->n ? tot->ce_sum / (double)tot->n : NAN;
-}
-
-void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T, gu_loss *loss)
+void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T, int threads, gu_loss *loss)
 {
 	gu_corpus c;
 	load_corpus(&c, m->vocab, paths, n_paths, lmfit_mem_available() / 10, "evaluation");
 	size_t N = gu_corpus_epoch_len(&c);
-	int32_t *S = malloc(N * sizeof *S), *x = malloc((size_t)T * B * sizeof *x), *y = malloc((size_t)T * B * sizeof *y);
-	if (!S || !x || !y) fl_die("out of memory");
+	int32_t *S = malloc(N * sizeof *S);
+	if (!S) fl_die("out of memory");
 	gu_corpus_epoch(&c, S, NULL);
-	gu_lm *w = gu_lm_new(m, T, B);
-	if (!w) fl_die("%s", gu_errmsg());
-	eval_corpus(w, S, N, x, y, loss);
-	gu_lm_free(w);
+	lmteam *t = lmteam_new(m, T, B, threads);
+	if (!t) fl_die("%s", gu_errmsg());
+	if (lmteam_eval(t, S, N, loss) < 0) fl_die("evaluation: %s", gu_errmsg());
+	lmteam_free(t);
 	gu_corpus_free(&c);
-	free(S), free(x), free(y);
+	free(S);
 }
 
 typedef struct {
 	const lmfit_opts *o;
 	trainer tr;             /* loop control: position, budget, signals, checkpoints */
 	gu_model *m;
-	gu_lm *w;
+	lmteam *team;           /* the step's shares over threads and ranks */
 	gu_opt *opt;
 	state_t st;
 	gu_rng shuffle, drop;
@@ -113,8 +99,8 @@ typedef struct {
 	int32_t *S;             /* (N) this epoch's ids */
 	size_t N;
 	uint32_t *perm;         /* (train.n_docs) record order */
+	int64_t B;              /* rows of the whole batch: -b on each of the ranks */
 	int64_t nb;             /* batches per epoch */
-	int32_t *x, *y;         /* (T, B) inputs and targets of a batch */
 	/* validation */
 	gu_corpus valid;
 	int32_t *vS;
@@ -130,41 +116,16 @@ typedef struct {
 	int64_t step_plan, rate_steps;
 } fit_t;
 
-/* The hidden state h, c of every layer, as a checkpoint and validation carry it. */
-static size_t carried_len(const gu_lm *w)
-{
-	size_t n = 0;
-	for (int l = 0; l < w->L; l++) n += 2 * (size_t)w->B * (size_t)w->n[l];
-	return n;
-}
-
-static void carried_save(const gu_lm *w, float *p)
-{
-	for (int l = 0; l < w->L; l++) {
-		size_t n = (size_t)w->B * (size_t)w->n[l];
-		memcpy(p, w->h[l], n * sizeof *p), p += n;
-		memcpy(p, w->c[l], n * sizeof *p), p += n;
-	}
-}
-
-static void carried_load(gu_lm *w, const float *p)
-{
-	for (int l = 0; l < w->L; l++) {
-		size_t n = (size_t)w->B * (size_t)w->n[l];
-		memcpy(w->h[l], p, n * sizeof *p), p += n;
-		memcpy(w->c[l], p, n * sizeof *p), p += n;
-	}
-}
-
-/* tr_loop.payload: the LM's state, then the carried hidden state. */
+/* tr_loop.payload: the LM's state, then the carried hidden state of every row of the batch.
+ * Collective (called on every rank): the state is gathered into rank 0's dst. */
 static size_t lm_payload(void *ctx, void *dst)
 {
 	fit_t *f = ctx;
-	size_t len = sizeof f->st + carried_len(f->w) * sizeof(float);
+	size_t len = sizeof f->st + lmteam_state_floats(f->team) * sizeof(float);
 	if (!dst) return len;
 	memcpy(f->st.drop_rng, f->drop.s, sizeof f->st.drop_rng);
 	memcpy(dst, &f->st, sizeof f->st);
-	carried_save(f->w, (float *)((unsigned char *)dst + sizeof f->st));
+	lmteam_get_state(f->team, par_leader() ? (float *)((unsigned char *)dst + sizeof f->st) : NULL);
 	return len;
 }
 
@@ -178,13 +139,15 @@ static void lm_restore(fit_t *f)
 	if (t->payload_len < sizeof *st) fl_die("%s: not a checkpoint of this trainer (state too short)", path);
 	memcpy(st, t->payload, sizeof *st);
 	if (st->magic != STATE_MAGIC || st->version != STATE_VERSION) fl_die("%s: not a checkpoint of this trainer (bad state magic or version)", path);
-	if (st->B != o->B || st->T != o->T) fl_die("%s: checkpoint was made with -b %d --bptt %d; resume with the same", path, st->B, st->T);
+	if (st->B != f->B || st->T != o->T)
+		fl_die("%s: checkpoint was made with -b %d --bptt %d (-b: rows of a batch, times the ranks under mpirun); resume with the same",
+		       path, st->B, st->T);
 	if (st->V != f->m->hp.vocab_size || st->n_layers != f->m->hp.n_layers) fl_die("%s: trainer state disagrees with its model", path);
 	if (st->lr != o->lr || st->lr_factor != o->lr_factor || st->freeze_to != o->freeze_to)
 		fl_die("%s: checkpoint was made with --lr %g, lr factor %g, freeze-to %lld; resume with the same", path, st->lr,
 		       st->lr_factor, (long long)st->freeze_to);
-	if (t->payload_len != sizeof *st + carried_len(f->w) * sizeof(float)) fl_die("%s: trainer state has the wrong size", path);
-	carried_load(f->w, (const float *)((const unsigned char *)t->payload + sizeof *st));
+	if (t->payload_len != sizeof *st + lmteam_state_floats(f->team) * sizeof(float)) fl_die("%s: trainer state has the wrong size", path);
+	lmteam_set_state(f->team, (const float *)((const unsigned char *)t->payload + sizeof *st));
 	memcpy(f->shuffle.s, st->epoch_rng, sizeof f->shuffle.s);
 	memcpy(f->drop.s, st->drop_rng, sizeof f->drop.s);
 	fl_info("resuming %s at epoch %lld, step %lld of %lld", path, (long long)t->pos.epoch + 1, (long long)t->pos.step, (long long)st->n_total);
@@ -197,7 +160,7 @@ static void lm_start(fit_t *f)
 	state_t *st = &f->st;
 	memset(st, 0, sizeof *st);
 	st->magic = STATE_MAGIC, st->version = STATE_VERSION;
-	st->B = o->B, st->T = o->T, st->V = f->m->hp.vocab_size, st->n_layers = f->m->hp.n_layers;
+	st->B = (int32_t)f->B, st->T = o->T, st->V = f->m->hp.vocab_size, st->n_layers = f->m->hp.n_layers;
 	st->lr = o->lr, st->lr_factor = o->lr_factor, st->freeze_to = o->freeze_to;
 	st->n_epochs = o->epochs > 0 ? o->epochs : (o->tr.time_budget > 0 ? 1000000 : 1);
 	st->n_total = st->n_epochs * f->nb;
@@ -225,7 +188,7 @@ static void log_row(fit_t *f, double tok_per_s)
 static void open_log(fit_t *f)
 {
 	const lmfit_opts *o = f->o;
-	if (!o->log_path) return;
+	if (!o->log_path || !par_leader()) return;
 	const int resumed = o->tr.resume != NULL;
 	FILE *probe = resumed ? fopen(o->log_path, "r") : NULL;
 	int exists = probe != NULL;
@@ -238,14 +201,8 @@ static void open_log(fit_t *f)
 static void validate(fit_t *f)
 {
 	if (!f->vS) return;
-	gu_lm *w = f->w;
-	/* keep the training state: validation starts from zero (REFERENCE-SEMANTICS 1.6 allows it) */
-	float *save = malloc(carried_len(w) * sizeof *save);
-	if (!save) fl_die("out of memory");
-	carried_save(w, save);
-	eval_corpus(w, f->vS, f->vN, f->x, f->y, &f->vloss);
-	carried_load(w, save);
-	free(save);
+	/* the training state is kept: validation starts from zero (REFERENCE-SEMANTICS 1.6) */
+	if (lmteam_eval(f->team, f->vS, f->vN, &f->vloss) < 0) fl_die("evaluation: %s", gu_errmsg());
 	f->have_vloss = 1;
 	fl_info("epoch %lld step %lld: valid loss %.4f accuracy %.4f perplexity %.3f bits/base %.4f", (long long)f->tr.pos.epoch + 1,
 		(long long)f->tr.pos.step, f->vloss.ce, (double)f->vloss.correct / (double)f->vloss.n, exp(f->vloss.ce),
@@ -255,9 +212,9 @@ static void validate(fit_t *f)
 /* Validates and measures how long it took (for the time budget's plans). */
 static void validate_timed(fit_t *f)
 {
-	double tv = gu_realtime();
+	double tv = par_clock();
 	validate(f);
-	f->last_valid_secs = gu_realtime() - tv;
+	f->last_valid_secs = par_clock() - tv;
 	f->valid_secs += f->last_valid_secs;
 }
 
@@ -286,16 +243,14 @@ static void schedule(fit_t *f, int64_t t)
 /* One training step on batch k (the step-th): the batch, the gradient, the optimiser. */
 static void lm_train_batch(fit_t *f, int64_t k, int64_t step)
 {
-	const int B = f->o->B, T = f->o->T;
-	gu_lm_batch(f->x, f->y, f->S, f->N, B, T, k);
 	gu_opt_zero_grad(f->opt);
-	int ret = gu_lm_step(f->w, f->opt->grad, f->x, f->y, 1, &f->drop, &f->loss);
+	int ret = lmteam_step(f->team, f->opt->grad, f->S, f->N, k, &f->drop, &f->loss);
 	if (ret == GU_ENUM || !isfinite(f->loss.loss))
 		fl_die("non-finite loss at step %lld (epoch %lld); training stopped, %s", (long long)step, (long long)f->tr.pos.epoch + 1,
 		       ckpt_note(f->o->tr.ckpt_path));
 	if (ret < 0) fl_die("%s", gu_errmsg());
 	schedule(f, step);
-	double norm = gu_opt_step(f->opt, f->lr, f->beta1, f->w->frozen);
+	double norm = gu_opt_step(f->opt, f->lr, f->beta1, gu_freeze_to_mask(f->o->freeze_to));
 	if (!isfinite(norm))
 		fl_die("non-finite gradient at step %lld (epoch %lld); training stopped, %s", (long long)step, (long long)f->tr.pos.epoch + 1,
 		       ckpt_note(f->o->tr.ckpt_path));
@@ -314,7 +269,7 @@ static int64_t lm_epoch_begin(void *ctx, const tr_pos *p)
 	for (size_t i = 0; i < f->train.n_docs; i++) f->perm[i] = (uint32_t)i;
 	gu_rng_shuffle(&f->shuffle, f->perm, f->train.n_docs);
 	gu_corpus_epoch(&f->train, f->S, f->perm);
-	if (p->batch == 0) gu_lm_reset_state(f->w);
+	if (p->batch == 0) lmteam_reset_state(f->team);
 	return f->nb;
 }
 
@@ -337,7 +292,7 @@ static void lm_batch(void *ctx, const tr_pos *p)
 static void plan_for_budget(fit_t *f, double now)
 {
 	const lmfit_opts *o = f->o;
-	const double budget = o->tr.time_budget, tok_per_step = (double)o->B * o->T;
+	const double budget = o->tr.time_budget, tok_per_step = (double)f->B * o->T;
 	state_t *st = &f->st;
 	const tr_pos *p = &f->tr.pos;
 	static const double replan_at[] = {0, 0.08, 0.2, 0.5};
@@ -366,9 +321,9 @@ static int lm_after_batch(void *ctx, const tr_pos *p)
 {
 	fit_t *f = ctx;
 	const lmfit_opts *o = f->o;
-	const double tok_per_step = (double)o->B * o->T;
+	const double tok_per_step = (double)f->B * o->T;
 	state_t *st = &f->st;
-	double now = gu_realtime();
+	double now = par_clock(); /* rank 0's: every rank plans alike */
 	f->rate = now > f->t_rate ? (double)f->rate_steps * tok_per_step / (now - f->t_rate) : 0;
 	plan_for_budget(f, now);
 	fl_progress("epoch %lld step %lld/%lld lr %.2e loss %.4f %.0f tok/s ETA %.0fs", (long long)p->epoch + 1, (long long)p->step,
@@ -389,9 +344,9 @@ static int lm_after_batch(void *ctx, const tr_pos *p)
 static double lm_epoch_end(void *ctx, const tr_pos *p)
 {
 	fit_t *f = ctx;
-	double tv = gu_realtime();
+	double tv = par_clock();
 	validate(f);
-	f->last_valid_secs = gu_realtime() - tv;
+	f->last_valid_secs = par_clock() - tv;
 	log_row(f, 0);
 	memcpy(f->st.epoch_rng, f->shuffle.s, sizeof f->st.epoch_rng);
 	return f->vS ? f->vloss.ce : NAN;
@@ -402,7 +357,7 @@ static void load_data(fit_t *f)
 {
 	const lmfit_opts *o = f->o;
 	const gu_model *m = f->m;
-	const int B = o->B, T = o->T;
+	const int B = (int)f->B, T = o->T;
 	uint64_t mem = lmfit_mem_available();
 	uint64_t model_bytes = (uint64_t)m->n_params * 4 * 4; /* params, grad, 2 moments */
 	uint64_t max_tokens = mem > model_bytes ? (mem - model_bytes) * 8 / 10 / 8 : 0;
@@ -411,8 +366,7 @@ static void load_data(fit_t *f)
 	if (f->N < (size_t)B) fl_die("the training corpus (%zu ids) is smaller than one batch row per stream (-b %d)", f->N, B);
 	f->S = malloc(f->N * sizeof *f->S);
 	f->perm = malloc(f->train.n_docs * sizeof *f->perm);
-	f->x = malloc((size_t)T * B * sizeof *f->x), f->y = malloc((size_t)T * B * sizeof *f->y);
-	if (!f->S || !f->perm || !f->x || !f->y) fl_die("out of memory for the training corpus (%zu ids)", f->N);
+	if (!f->S || !f->perm) fl_die("out of memory for the training corpus (%zu ids)", f->N);
 	f->nb = gu_lm_n_batches(f->N, B, T);
 	if (o->valid) {
 		char *vp[1] = {(char *)o->valid};
@@ -449,7 +403,7 @@ static int lm_finish(fit_t *f, const tr_loop *L, int why)
 	}
 	if (tr_use_best(&f->tr))
 		fl_info("keeping the model of step %lld (validation loss %.4f)", (long long)p->best_step, p->best_loss);
-	if (gu_model_write(f->m, o->out) < 0) fl_die("%s", gu_errmsg());
+	if (par_leader() && gu_model_write(f->m, o->out) < 0) fl_die("%s", gu_errmsg());
 	tr_remove_checkpoint(&f->tr); /* finished: nothing to resume */
 	fl_info("wrote %s after %lld steps (%.2f epochs, %.0f s of training)", o->out, (long long)p->step, (double)p->step / (double)f->nb,
 		p->elapsed);
@@ -472,11 +426,15 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 		if (gu_model_add_prov(m, fl_prog, pargc, pargv) < 0) fl_die("%s", gu_errmsg());
 	}
 	f.m = m;
+	f.B = (int64_t)o->B * par_size();
 	load_data(&f);
-	if (!(f.w = gu_lm_new(m, o->T, o->B))) fl_die("%s", gu_errmsg());
+	if (!(f.team = lmteam_new(m, o->T, o->B, o->threads))) fl_die("%s", gu_errmsg());
+	if (par_size() > 1 || o->threads > 1)
+		fl_info("data-parallel: %d rank%s x %d thread%s, batches of %lld rows (%d a rank)", par_size(), par_size() > 1 ? "s" : "",
+			o->threads < o->B ? o->threads : o->B, o->threads > 1 ? "s" : "", (long long)f.B, o->B);
 	if (!(f.opt = gu_opt_new(m))) fl_die("%s", gu_errmsg());
 	f.opt->wd = o->wd, f.opt->clip = o->clip;
-	f.w->frozen = gu_freeze_to_mask(o->freeze_to);
+	lmteam_set_frozen(f.team, gu_freeze_to_mask(o->freeze_to));
 	tr_attach(&f.tr, m, f.opt);
 	if (o->tr.resume) lm_restore(&f);
 	else lm_start(&f);
@@ -485,15 +443,15 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 
 	const tr_loop L = {.ctx = &f, .n_stages = 1, .n_epochs = lm_n_epochs, .epoch_begin = lm_epoch_begin, .batch = lm_batch,
 			   .after_batch = lm_after_batch, .epoch_end = lm_epoch_end, .payload = lm_payload};
-	f.t_rate = f.t_plan = gu_realtime();
+	f.t_rate = f.t_plan = par_clock();
 	f.step_plan = f.tr.pos.step;
 	int status = lm_finish(&f, &L, tr_run(&f.tr, &L));
 	if (f.log && fclose(f.log) != 0) fl_die("%s: write failed", o->log_path);
-	gu_lm_free(f.w);
+	lmteam_free(f.team);
 	gu_opt_free(f.opt);
 	gu_corpus_free(&f.train);
 	gu_corpus_free(&f.valid);
-	free(f.S), free(f.perm), free(f.x), free(f.y), free(f.vS);
+	free(f.S), free(f.perm), free(f.vS);
 	tr_free(&f.tr);
 	gu_model_free(m);
 	return status;
@@ -565,6 +523,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 	}
 	c->inputs = argv + optind, c->n_in = argc - optind;
 	o->train = c->inputs, o->n_train = c->n_in;
+	o->threads = c->threads;
 	o->argc = argc, o->argv = argv;
 	openblas_set_num_threads(c->threads);
 	fl_catch_signals();

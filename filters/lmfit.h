@@ -22,6 +22,7 @@ typedef struct {
 	long valid_every;      /* steps between validations (0: at epoch ends only) */
 	tr_opts tr;            /* loop control: --div --pct-start --moms, --time, --max-steps,
 				* checkpoints, --resume (trainer.h) */
+	int threads;           /* threads over shares of each batch (lmteam.h) */
 	int argc;
 	char **argv;
 } lmfit_opts;
@@ -30,9 +31,9 @@ void lmfit_defaults(lmfit_opts *o);
 /* Trains m in place and writes o->out. On an error it prints and exits (fl_die). Returns the
  * exit status: 0 finished, 3 stopped by a signal or --max-steps (checkpoint written). */
 int lmfit_run(gu_model *m, const lmfit_opts *o);
-/* Evaluates m on streams (no dropout, state from zero, file order, batches of B x T); fills
- * loss. */
-void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T, gu_loss *loss);
+/* Evaluates m on streams (no dropout, state from zero, file order, batches of B x T, B rows a
+ * rank, split over threads); fills loss (the same on every rank). */
+void lmfit_eval(const gu_model *m, char *const *paths, int n_paths, int B, int T, int threads, gu_loss *loss);
 /* Available memory in bytes (MemAvailable), 0 when unknown. */
 uint64_t lmfit_mem_available(void);
 

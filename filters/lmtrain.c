@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lmfit.h"
+#include "par.h"
 
 static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 {
@@ -39,7 +40,7 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --time DUR     stop after DUR of wall time over all sessions (e.g. 90s, 20m, 2h);\n"
 		"                     the schedule is planned for it\n"
 		"      --seed INT     random seed [%llu]\n"
-		"  -t, --threads INT  BLAS threads [1]\n"
+		"  -t, --threads INT  threads, each on a share of every batch [1]\n"
 		"Progress and resuming:\n"
 		"      --log FILE     TSV log: step, epoch, lr, losses, validation metrics, tokens/s\n"
 		"      --log-every N  steps between log rows [%ld]\n"
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 	cli.hp.drop_mult = 0.3f; /* the reference's genome LMs (REFERENCE-SEMANTICS 7) */
 	lmfit_defaults(&cli.o);
 	fl_init("lmtrain", argc, argv);
+	par_init(&argc, &argv); /* under mpirun: one of the ranks (par.h) */
 	lmfit_parse_args(&cli, argc, argv);
 	gu_hparams hp = cli.hp;
 	lmfit_opts o = cli.o;
@@ -106,8 +108,9 @@ int main(int argc, char **argv)
 		if (!m) fl_die("%s", gu_errmsg());
 		if (m->hp.kind != GU_MODEL_LM) fl_die("%s: not a language model", model_path);
 		gu_loss l;
-		lmfit_eval(m, inputs, n_in, o.B, o.T, &l);
-		printf("tokens=%lld\tloss=%.6f\taccuracy=%.6f\tperplexity=%.6f\tbits_per_base=%.6f\n", (long long)l.n, l.ce,
+		lmfit_eval(m, inputs, n_in, o.B, o.T, cli.threads, &l);
+		if (par_leader())
+			printf("tokens=%lld\tloss=%.6f\taccuracy=%.6f\tperplexity=%.6f\tbits_per_base=%.6f\n", (long long)l.n, l.ce,
 		       (double)l.correct / (double)l.n, exp(l.ce), l.ce / log(2.0) / m->hp.stride);
 		fl_close_stdout();
 		gu_model_free(m);

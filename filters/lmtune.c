@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lmfit.h"
+#include "par.h"
 
 static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 {
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
 	lmfit_defaults(&cli.o);
 	cli.o.lr_factor = 2.6;
 	fl_init("lmtune", argc, argv);
+	par_init(&argc, &argv); /* under mpirun: one of the ranks (par.h) */
 	lmfit_parse_args(&cli, argc, argv);
 	lmfit_opts o = cli.o;
 	if (cli.help) {

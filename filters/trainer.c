@@ -1,9 +1,13 @@
-/* trainer.c: loop control shared by lmtrain, lmtune and clstrain (see trainer.h). */
+/* trainer.c: loop control shared by lmtrain, lmtune and clstrain (see trainer.h). Under
+ * mpirun every rank runs the same loop: the stop decision (par_any of the signal flags) and
+ * the clock (par_clock, rank 0's) are collective, so all ranks stop, plan and checkpoint at the
+ * same step; rank 0 alone writes and removes files. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "par.h"
 #include "trainer.h"
 
 #define TR_MAGIC "GUTRAIN1"
@@ -128,13 +132,33 @@ void tr_attach(trainer *t, gu_model *m, gu_opt *opt)
 
 double tr_update_elapsed(trainer *t)
 {
-	t->pos.elapsed = t->elapsed_before + (gu_realtime() - t->t_session);
+	t->pos.elapsed = t->elapsed_before + (par_clock() - t->t_session);
 	return t->pos.elapsed;
 }
 
 double tr_onecycle(const tr_opts *o, int64_t step, int64_t n, double lr_max, double *beta1)
 {
 	return gu_onecycle(step, n, lr_max, o->div, o->pct_start, o->mom0, o->mom1, beta1);
+}
+
+/* Rank 0's part of tr_write_checkpoint: the checkpoint file (blob: head and payload) and, with
+ * keep-best, the best model beside it. */
+static void write_files(trainer *t, const unsigned char *blob, size_t len)
+{
+	const tr_opts *o = t->o;
+	gu_model *m = t->m;
+	if (gu_checkpoint_write(o->ckpt_path, m, t->opt->adam_m, t->opt->adam_v, t->opt->step, m->n_groups, blob, len) < 0)
+		fl_die("%s", gu_errmsg());
+	if (o->keep_best && t->pos.best_step > 0) {
+		/* the best epoch's model beside the checkpoint, so a resume can still keep it */
+		char bp[4200];
+		best_path(bp, sizeof bp, o->ckpt_path);
+		float *p = m->params, *b = m->buffers;
+		m->params = t->best_params, m->buffers = t->best_buffers;
+		int rc = gu_model_write(m, bp);
+		m->params = p, m->buffers = b;
+		if (rc < 0) fl_die("%s", gu_errmsg());
+	}
 }
 
 void tr_write_checkpoint(trainer *t, const tr_loop *L)
@@ -147,33 +171,21 @@ void tr_write_checkpoint(trainer *t, const tr_loop *L)
 	memcpy(h.magic, TR_MAGIC, sizeof h.magic);
 	unsigned char *blob = malloc(sizeof h + plen);
 	if (!blob) fl_die("out of memory");
-	if (plen) L->payload(L->ctx, blob + sizeof h);
+	if (plen) L->payload(L->ctx, blob + sizeof h); /* collective: on every rank */
 	h.pos = t->pos;
 	h.div = o->div, h.pct_start = o->pct_start, h.mom0 = o->mom0, h.mom1 = o->mom1;
 	h.payload_len = plen;
 	snprintf(h.prog, sizeof h.prog, "%s", prog_of(t->m->hp.kind));
 	memcpy(blob, &h, sizeof h);
-	gu_model *m = t->m;
-	if (gu_checkpoint_write(o->ckpt_path, m, t->opt->adam_m, t->opt->adam_v, t->opt->step, m->n_groups, blob, sizeof h + plen) < 0)
-		fl_die("%s", gu_errmsg());
+	if (par_leader()) write_files(t, blob, sizeof h + plen);
 	free(blob);
-	if (o->keep_best && t->pos.best_step > 0) {
-		/* the best epoch's model beside the checkpoint, so a resume can still keep it */
-		char bp[4200];
-		best_path(bp, sizeof bp, o->ckpt_path);
-		float *p = m->params, *b = m->buffers;
-		m->params = t->best_params, m->buffers = t->best_buffers;
-		int rc = gu_model_write(m, bp);
-		m->params = p, m->buffers = b;
-		if (rc < 0) fl_die("%s", gu_errmsg());
-	}
-	t->t_ckpt = gu_realtime();
+	t->t_ckpt = par_clock();
 }
 
 void tr_remove_checkpoint(const trainer *t)
 {
 	const tr_opts *o = t->o;
-	if (!o->ckpt_path || o->ckpt_epochs) return; /* epoch checkpoints asked for are kept */
+	if (!o->ckpt_path || o->ckpt_epochs || !par_leader()) return; /* epoch checkpoints asked for are kept */
 	remove(o->ckpt_path);
 	char bp[4200];
 	best_path(bp, sizeof bp, o->ckpt_path);
@@ -203,7 +215,7 @@ int tr_use_best(trainer *t)
 static int stop_reason(trainer *t)
 {
 	const tr_opts *o = t->o;
-	if (fl_signalled()) return TR_SIGNAL;
+	if (par_any(fl_signalled())) return TR_SIGNAL; /* every rank stops at the same step */
 	if (o->time_budget > 0 && t->pos.elapsed >= o->time_budget) return TR_TIME;
 	if (o->max_steps > 0 && t->session_steps >= o->max_steps) return TR_MAX_STEPS;
 	return TR_DONE;
@@ -222,7 +234,7 @@ int tr_run(trainer *t, const tr_loop *L)
 {
 	const tr_opts *o = t->o;
 	tr_pos *p = &t->pos;
-	t->t_session = t->t_ckpt = gu_realtime();
+	t->t_session = t->t_ckpt = par_clock();
 	t->elapsed_before = p->elapsed;
 	t->session_steps = 0;
 	for (; p->stage < L->n_stages; p->stage++, p->epoch = 0) {
@@ -239,7 +251,7 @@ int tr_run(trainer *t, const tr_loop *L)
 				if (over || last) break;
 				int why = stop_reason(t);
 				if (why) return why; /* the epoch's end, if due, runs in the session that resumes */
-				if (o->ckpt_minutes > 0 && gu_realtime() - t->t_ckpt > 60 * o->ckpt_minutes) tr_write_checkpoint(t, L);
+				if (o->ckpt_minutes > 0 && par_clock() - t->t_ckpt > 60 * o->ckpt_minutes) tr_write_checkpoint(t, L);
 			}
 			if (p->batch == nb) {
 				end_epoch(t, L);
@@ -250,7 +262,7 @@ int tr_run(trainer *t, const tr_loop *L)
 			 * resume of that one finishes at once */
 			const int end = p->epoch + 1 == n_epochs && p->stage + 1 == L->n_stages;
 			int why = end ? TR_DONE : stop_reason(t);
-			if (why || o->ckpt_epochs || (!end && o->ckpt_minutes > 0 && gu_realtime() - t->t_ckpt > 60 * o->ckpt_minutes)) {
+			if (why || o->ckpt_epochs || (!end && o->ckpt_minutes > 0 && par_clock() - t->t_ckpt > 60 * o->ckpt_minutes)) {
 				/* stop or checkpoint at the position after this epoch */
 				tr_pos keep = *p;
 				if (++p->epoch == n_epochs) p->stage++, p->epoch = 0;

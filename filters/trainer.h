@@ -79,7 +79,9 @@ typedef struct {
 	/* An epoch's last batch ran (p->epochs_done counts it): validation and logging. Returns
 	 * the validation loss for keep-best, NAN when there is none. */
 	double (*epoch_end)(void *ctx, const tr_pos *p);
-	/* The program's part of a checkpoint: its size, written to dst when dst != NULL. */
+	/* The program's part of a checkpoint: its size, written to dst when dst != NULL. Under
+	 * mpirun it is called on every rank (it may gather: collective), and rank 0's dst is
+	 * written. */
 	size_t (*payload)(void *ctx, void *dst);
 } tr_loop;
 
@@ -112,9 +114,9 @@ void tr_attach(trainer *t, gu_model *m, gu_opt *opt);
  * stop comes after a whole batch. Periodic checkpoints as the options say. Returns TR_*. */
 int tr_run(trainer *t, const tr_loop *L);
 /* Writes the checkpoint (and, with keep-best, the best epoch's model beside it as FILE.best);
- * nothing with --no-checkpoint. */
+ * nothing with --no-checkpoint. Collective under mpirun; rank 0 writes the files. */
 void tr_write_checkpoint(trainer *t, const tr_loop *L);
-/* The run is over: removes the checkpoint files (unless kept by the options). */
+/* The run is over: removes the checkpoint files (unless kept by the options; rank 0). */
 void tr_remove_checkpoint(const trainer *t);
 /* Keep-best: a validation loss of the model as it is now; the model is copied when it is the
  * lowest so far. tr_run offers every epoch's; a program may offer others. */
