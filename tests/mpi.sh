@@ -8,6 +8,7 @@
 #     ranks writes the very same model file as the uninterrupted run.
 #  3. SIGKILL of one rank mid-run: the job ends non-zero within seconds (no hang), the last
 #     checkpoint is intact, and resuming from it writes the very same model file again.
+#  4. The trainer's --max-steps sessions and --keep-best on 2 ranks (see below).
 set -eu
 BIN=${BIN:-bin}
 DATA=${DATA:-../shared/data}
@@ -133,4 +134,28 @@ ok "SIGKILL of one rank: the job ended in ${dt}s with status $st: $(grep -m1 . "
 $MPIRUN $run --resume "$T/r.model.ckpt" || fail "resume after SIGKILL exited $?"
 cmp "$T/r.model" "$T/ref.model" || fail "model resumed after SIGKILL differs from the uninterrupted one"
 ok "resumed from the checkpoint a killed job left: identical model file"
+
+# 4. the trainer's controls on 2 ranks: clstrain cut into sessions by --max-steps (exit 3 on
+#    every rank, one checkpoint) resumes to the uninterrupted 2-rank run's tensors; lmtrain
+#    --keep-best with --valid-every, stopped by --max-steps (FILE.best beside the checkpoint)
+#    and resumed, keeps the same model as -t 2 in one session
+c4="--stages all:4:1e-3 --precise-bn 0 --drop-mult 0.3 --lr-factor 1 -b 8 -o $T/c4.model $T/cls.tok"
+st=0; $MPIRUN "$BIN/clstrain" -q --no-pretrain -v "$T/vocab" -E 32 -H 64 --seed 1 $c4 --max-steps 3 2>/dev/null || st=$?
+[ "$st" -eq 3 ] && [ -s "$T/c4.model.ckpt" ] && [ ! -e "$T/c4.model" ] || fail "clstrain --max-steps 3 on 2 ranks: exit $st, want 3, a checkpoint, no model"
+st=0; $MPIRUN "$BIN/clstrain" -q $c4 --resume "$T/c4.model.ckpt" --max-steps 3 2>/dev/null || st=$?
+[ "$st" -eq 3 ] || fail "clstrain: second session on 2 ranks exited $st, want 3"
+$MPIRUN "$BIN/clstrain" -q $c4 --resume "$T/c4.model.ckpt" || fail "clstrain: last session on 2 ranks exited $?"
+[ ! -e "$T/c4.model.ckpt" ] || fail "clstrain on 2 ranks: checkpoint left after the last session"
+tensors c4
+cmp -s "$T/c2.bin" "$T/c4.bin" || fail "clstrain on 2 ranks in 3 sessions: tensors differ from one session (max $(maxdiff c2 c4))"
+ok "clstrain on 2 ranks in 3 sessions of --max-steps 3: the uninterrupted run's tensors"
+kb="--seed 3 --valid-every 40 --keep-best -V $T/valid.tok"
+$(train kbt 16 $kb -t 2)
+st=0; $MPIRUN $(train kb 8 $kb --max-steps 60) || st=$?
+[ "$st" -eq 3 ] && [ -s "$T/kb.model.ckpt" ] && [ -s "$T/kb.model.ckpt.best" ] || fail "lmtrain --keep-best --max-steps 60 on 2 ranks: exit $st, want 3, a checkpoint and FILE.best"
+$MPIRUN $(train kb 8 $kb --resume "$T/kb.model.ckpt") || fail "lmtrain --keep-best resumed on 2 ranks exited $?"
+[ ! -e "$T/kb.model.ckpt" ] && [ ! -e "$T/kb.model.ckpt.best" ] || fail "lmtrain --keep-best on 2 ranks: checkpoint files left"
+for m in kb kbt; do tensors $m; done
+cmp -s "$T/kb.bin" "$T/kbt.bin" || fail "lmtrain --keep-best: 2 ranks in 2 sessions vs -t 2 in one: tensors differ (max $(maxdiff kb kbt))"
+ok "lmtrain --keep-best on 2 ranks, stopped at step 60 and resumed = -t 2 in one session (identical tensors)"
 echo "mpi: $pass passed, 0 failed"
