@@ -25,9 +25,9 @@ command_of() { # the command line that made a folder's table (command.txt), else
 }
 
 run_line() { # when and where a folder's table was made, and the wall time of its training steps
-	local secs
-	secs=$({ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
-		for f in "$1"/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }')
+	local secs  # (logs in the folder, or in its task folders: gue)
+	secs=$({ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv "$1"/*/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
+		for f in "$1"/cls.*.log.tsv "$1"/*/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }')
 	echo "Command: \`$(command_of "$1" "$2")\`"
 	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the training steps logged $secs min"
 	echo "of wall time in all (one thread each unless the settings say otherwise)."
@@ -142,7 +142,8 @@ section_gue() {
 	echo "defaults (best dev epoch kept); kmer_lr = the simple baseline of the same run (\`bin/kmerlr\`: L2"
 	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); ulmfit_scratch, when present, the"
 	echo "same classifier without pre-training. Published: DNABERT-2 and the best model of its paper"
-	echo "(GPU transformers of 89M-2.5B parameters)."
+	echo "(GPU transformers of 89M-2.5B parameters). Budgets are wall-clock: on a loaded machine the"
+	echo "fine-tuning and the classifier's schedule are cut short, and the ULMFiT numbers drop."
 	echo
 	local t
 	t=$(mktemp)
@@ -165,7 +166,7 @@ section_gue() {
 	settings_line "$1"
 	echo
 	local d
-	for d in "$1"/*/; do step_lines "${d%/}" | sed "s/^- \`/- \`$(basename "$d")\/"; done
+	for d in "$1"/*/; do step_lines "${d%/}" | awk -v t="$(basename "$d")" '{ sub(/^- /, "- " t " "); print }'; done
 }
 
 section_scan() {
@@ -178,7 +179,9 @@ section_scan() {
 	echo "10 (\`fa2kmer --window 150 --step 10 | clspredict --bedgraph\`). A test-set gene start (412, never"
 	echo "trained on) is found at a threshold when a window on its strand starting near its promoter record"
 	echo "scores above it; windows near no annotated start are the negatives; rates per Mb of genome. The"
-	echo "simple baseline is the demo's start-codon rule scanned over the same windows."
+	echo "simple baseline is the demo's start-codon rule scanned over the same windows. The classifier's"
+	echo "training negatives all lie inside genes, so windows between genes, never seen in training, are"
+	echo "where its false positives come from."
 	echo
 	md_table "$1/results.tsv"
 	settings_line "$1"
