@@ -69,7 +69,14 @@ endif
 endif
 
 .PHONY: gue
-.SECONDARY:
+# every file of a task is kept (pattern targets would be intermediate, deleted after the run);
+# named, never a bare .SECONDARY (no tasks found), which would make every experiment's files
+# secondary: make would not remake a missing one
+gue_files := $(foreach t,$(GUE_TASKS),$(addprefix $(G)/$(t)/,train.tok dev.tok test.tok tuned.model vocab.tsv \
+	cls.ulmfit.model cls.ulmfit_scratch.model ulmfit.test.metrics ulmfit_scratch.test.metrics kmer_lr.test.metrics rows.tsv))
+ifneq ($(gue_files),)
+.SECONDARY: $(gue_files)
+endif
 gue: $(G)/results.tsv
 	@column -t -s$$'\t' $<
 
