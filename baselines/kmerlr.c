@@ -376,20 +376,6 @@ static void score_set(score_t *sc, const set_t *s, const feat_t *ft, const doubl
 	free(z), free(sp), free(ws), free(pred), free(truth);
 }
 
-static gu_out *outs[4]; /* predictions, metrics, ROC, weights: discarded on a fatal error */
-static void abort_output(void)
-{
-	for (int i = 0; i < 4; i++)
-		if (outs[i]) gu_out_close(outs[i], 1), outs[i] = NULL;
-}
-
-static void write_close(int i, fl_sbuf *b)
-{
-	fl_sb_flush(b, outs[i]);
-	gu_out *o = outs[i];
-	outs[i] = NULL;
-	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
-}
 
 /* The k-mer of feature j, for --weights. */
 static void feature_name(char *buf, const feat_t *ft, int j)
@@ -493,10 +479,10 @@ int main(int argc, char **argv)
 		pos = strcmp(labels[0], o.positive) == 0 ? 0 : strcmp(labels[1], o.positive) == 0 ? 1 : -1;
 		if (pos < 0) fl_die("--positive: '%s' is not one of the labels (%s, %s)", o.positive, labels[0], labels[1]);
 	}
-	fl_on_die(abort_output);
+	fl_on_die(fl_outs_abort);
 	const char *paths[4] = {o.out, o.metrics, o.roc, o.weights};
 	for (int i = 0; i < 4; i++)
-		if (paths[i] && !(outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
+		if (paths[i] && !(fl_outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
 	fl_info("%lld training, %lld dev%s records; classes %s, %s; 1..%d-mers (%d features, %.0f per record)",
 		(long long)tr.n, (long long)dv.n, n_in == 3 ? "" : " (scored)", labels[0], labels[1], o.kmax, ft.F,
 		(double)tr.ptr[tr.n] / (double)tr.n);
@@ -553,13 +539,13 @@ int main(int argc, char **argv)
 	fl_sb_printf(&b, "name\tpredicted\tp_%s\tp_%s\n", labels[0], labels[1]);
 	for (int64_t i = 0; i < scored->n; i++) {
 		fl_sb_printf(&b, "%s\t%s\t%.6g\t%.6g\n", scored->name[i], labels[p[i] > 0.5], 1 - p[i], p[i]);
-		if (b.n > (1 << 20)) fl_sb_flush(&b, outs[0]);
+		if (b.n > (1 << 20)) fl_sb_flush(&b, fl_outs[0]);
 	}
-	write_close(0, &b);
+	fl_outs_write_close(0, &b);
 	if (o.metrics) {
 		fl_metrics_text(&b, &s.bm, s.bm.accuracy, labels[pos]);
 		fl_sb_printf(&b, "log_loss\t%.6f\n", s.logloss);
-		write_close(1, &b);
+		fl_outs_write_close(1, &b);
 	}
 	if (o.roc) {
 		double *sp = malloc((size_t)scored->n * sizeof *sp);
@@ -567,7 +553,7 @@ int main(int argc, char **argv)
 		if (!sp || !truth) fl_die("out of memory");
 		for (int64_t i = 0; i < scored->n; i++) sp[i] = pos ? p[i] : 1 - p[i], truth[i] = scored->y[i] == pos;
 		fl_roc_text(&b, sp, truth, (size_t)scored->n, "--roc");
-		write_close(2, &b);
+		fl_outs_write_close(2, &b);
 		free(sp), free(truth);
 	}
 	if (o.weights) {
@@ -577,7 +563,7 @@ int main(int argc, char **argv)
 			feature_name(km, &ft, j);
 			fl_sb_printf(&b, "%s\t%.9g\n", km, best[j]);
 		}
-		write_close(3, &b);
+		fl_outs_write_close(3, &b);
 	}
 	free(b.buf);
 	fl_close_stdout();

@@ -206,22 +206,6 @@ static double predict(predictor_t *p, const cd_set *s, float *probs, int progres
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static gu_out *outs[3]; /* predictions, metrics, ROC: discarded on a fatal error */
-static void abort_output(void)
-{
-	for (int i = 0; i < 3; i++)
-		if (outs[i]) gu_out_close(outs[i], 1), outs[i] = NULL;
-}
-
-/* Writes sb to output i and closes it. */
-static void write_close(int i, fl_sbuf *b)
-{
-	fl_sb_flush(b, outs[i]);
-	gu_out *o = outs[i];
-	outs[i] = NULL;
-	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
-}
-
 static void report_metrics(const cd_set *s, const gu_model *m, const float *probs, int pos, const opts_t *o)
 {
 	int C = m->hp.n_classes;
@@ -273,11 +257,11 @@ static void report_metrics(const cd_set *s, const gu_model *m, const float *prob
 		for (int t = 0; t < C; t++)
 			for (int c = 0; c < C; c++)
 				fl_sb_printf(&b, "confusion.%s.%s\t%lld\n", m->labels[t], m->labels[c], (long long)cm[t * C + c]);
-		write_close(1, &b);
+		fl_outs_write_close(1, &b);
 	}
 	if (o->roc) {
 		fl_roc_text(&b, score, btruth, n, "--roc");
-		write_close(2, &b);
+		fl_outs_write_close(2, &b);
 	}
 	free(b.buf);
 	free(pred), free(truth), free(bpred), free(btruth), free(score), free(cm);
@@ -382,7 +366,7 @@ static void scan_tracks(const opts_t *o, gu_model **ms, int M, char **inputs, in
 			else
 				fl_sb_printf(&b, "%.*s\t%lld\t%lld\t%.6g\n", (int)cl, cd_name(s, r), wb, we, p[pos]);
 		}
-		fl_sb_flush(&b, outs[0]);
+		fl_sb_flush(&b, fl_outs[0]);
 		n_rec += n;
 		double el = gu_realtime() - t0;
 		fl_progress("%lld windows, %lld tokens in %.0f s: %.0f windows/s", (long long)n_rec, (long long)n_tok, el,
@@ -391,7 +375,7 @@ static void scan_tracks(const opts_t *o, gu_model **ms, int M, char **inputs, in
 	fl_progress_end();
 	if (n_rec == 0)
 		fl_die("%s: no window records%s", inputs[0], strands == STRAND_BOTH ? "" : strands == STRAND_FWD ? " of strand +" : " of strand -");
-	write_close(0, &b);
+	fl_outs_write_close(0, &b);
 	free(b.buf);
 	fl_close_stdout();
 	fl_info("%lld windows, %lld tokens (%lld unknown) scored in %.2f s: %.0f tokens/s, %d threads, batch %d%s",
@@ -487,9 +471,9 @@ int main(int argc, char **argv)
 		if (pos < 0) fl_die("--positive: '%s' is not one of the model's labels", o.positive);
 	}
 	if (o.track) {
-		fl_on_die(abort_output);
+		fl_on_die(fl_outs_abort);
 		fl_catch_signals(); /* SIGINT/SIGTERM end the scan between groups, removing the temporary */
-		if (!(outs[0] = gu_out_open(o.out))) fl_die("%s", gu_errmsg());
+		if (!(fl_outs[0] = gu_out_open(o.out))) fl_die("%s", gu_errmsg());
 		scan_tracks(&o, ms, M, inputs, n_in, pos);
 		fl_summary();
 		for (int i = 0; i < M; i++) gu_model_free(ms[i]);
@@ -522,10 +506,10 @@ int main(int argc, char **argv)
 			if (s.label[i] >= 0) has[s.label[i] == pos] = 1;
 		if (!has[0] || !has[1]) fl_die("--roc needs labelled records of both the positive and another class");
 	}
-	fl_on_die(abort_output);
+	fl_on_die(fl_outs_abort);
 	const char *paths[3] = {o.out, o.metrics, o.roc};
 	for (int i = 0; i < 3; i++)
-		if (paths[i] && !(outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
+		if (paths[i] && !(fl_outs[i] = gu_out_open(paths[i]))) fl_die("%s", gu_errmsg());
 
 	size_t np = (size_t)s.n * (size_t)C;
 	float *probs = malloc(np * sizeof *probs), *pm = M > 1 ? malloc(np * sizeof *pm) : NULL;
@@ -557,13 +541,13 @@ int main(int argc, char **argv)
 		fl_sb_printf(&b, "%s\t%s", cd_name(&s, i), m->labels[am]);
 		for (int k = 0; k < C; k++) fl_sb_printf(&b, "\t%.6g", p[k]);
 		fl_sb_printf(&b, "\n");
-		if (b.n > (1 << 20)) fl_sb_flush(&b, outs[0]);
+		if (b.n > (1 << 20)) fl_sb_flush(&b, fl_outs[0]);
 	}
-	fl_sb_flush(&b, outs[0]);
+	fl_sb_flush(&b, fl_outs[0]);
 	free(b.buf);
 	if (s.n_labelled > 0) report_metrics(&s, m, probs, pos, &o);
 	b = (fl_sbuf){0};
-	write_close(0, &b);
+	fl_outs_write_close(0, &b);
 	fl_close_stdout();
 	fl_info("%lld records, %lld tokens (%lld unknown) in %.2f s: %.0f tokens/s, %d threads, batch %d%s",
 		(long long)s.n, (long long)n_tok, (long long)n_unk, secs, secs > 0 ? n_tok / secs : 0.0, o.threads,

@@ -60,3 +60,19 @@ void fl_roc_text(fl_sbuf *b, const double *score, const int *truth, size_t n, co
 	for (int64_t i = 0; i < np; i++) fl_sb_printf(b, "%.6f\t%.6f\t%.6g\n", fpr[i], tpr[i], th[i]);
 	free(fpr), free(tpr), free(th);
 }
+
+gu_out *fl_outs[FL_MAX_OUTS];
+
+void fl_outs_abort(void)
+{
+	for (int i = 0; i < FL_MAX_OUTS; i++)
+		if (fl_outs[i]) gu_out_close(fl_outs[i], 1), fl_outs[i] = NULL;
+}
+
+void fl_outs_write_close(int i, fl_sbuf *b)
+{
+	fl_sb_flush(b, fl_outs[i]);
+	gu_out *o = fl_outs[i];
+	fl_outs[i] = NULL;
+	if (gu_out_close(o, 0) < 0) fl_die("%s", gu_errmsg());
+}

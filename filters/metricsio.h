@@ -17,6 +17,15 @@ void fl_sb_printf(fl_sbuf *b, const char *fmt, ...) __attribute__((format(printf
 /* Writes b to o and empties it (dies on a write error). */
 void fl_sb_flush(fl_sbuf *b, gu_out *o);
 
+/* The output files of a scoring program (predictions, metrics, ROC, ...), opened by the caller
+ * into fl_outs[i]; fl_outs_abort (an fl_on_die handler) discards those still open, so a fatal
+ * error leaves no partial file under a final name. */
+enum { FL_MAX_OUTS = 4 };
+extern gu_out *fl_outs[FL_MAX_OUTS];
+void fl_outs_abort(void);
+/* Writes b to output i and closes it (dies on a write error). */
+void fl_outs_write_close(int i, fl_sbuf *b);
+
 /* The seven rates of a metrics file, in its order, and their values from bm and accuracy (see
  * fl_metrics_text); clspredict prints them on stderr too. */
 enum { FL_N_RATES = 7 };
