@@ -46,6 +46,7 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --log-every N  steps between log rows [%ld]\n"
 		"      --valid-every N  also validate every N steps [epoch ends only]\n"
 		"      --keep-best    write the model of the validation with the lowest loss (needs -V)\n"
+		"      --no-keep-best write the last model [default]\n"
 		"      --checkpoint FILE  checkpoint file [MODEL.ckpt]\n"
 		"      --checkpoint-every MIN  minutes between checkpoints, 0 = only when stopped [%g]\n"
 		"      --no-checkpoint  write no checkpoint (a stopped run saves nothing)\n"
