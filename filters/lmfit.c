@@ -164,6 +164,12 @@ static void lm_start(fit_t *f)
 	st->lr = o->lr, st->lr_factor = o->lr_factor, st->freeze_to = o->freeze_to;
 	st->n_epochs = o->epochs > 0 ? o->epochs : (o->tr.time_budget > 0 ? 1000000 : 1);
 	st->n_total = st->n_epochs * f->nb;
+	if (o->steps > 0 && o->steps < st->n_total) {
+		/* a fixed length: the time budget, if any, only stops the run */
+		st->n_total = o->steps;
+		st->n_epochs = (o->steps + f->nb - 1) / f->nb;
+		st->sched_fixed = 4;
+	}
 	gu_rng_seed(&f->shuffle, o->seed);
 	gu_rng_seed(&f->drop, o->seed ^ 0x9e3779b97f4a7c15ull);
 }
@@ -459,7 +465,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 
 enum {
 	O_LAYERS = 256, O_DROPMULT, O_OUTP, O_HIDP, O_INP, O_EMBP, O_WP, O_ALPHA, O_BETA, O_BPTT, O_LR, O_WD, O_CLIP, O_SEED,
-	O_LOG, O_LOGEVERY, O_VALIDEVERY, O_EVAL, O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO
+	O_LOG, O_LOGEVERY, O_VALIDEVERY, O_EVAL, O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO, O_STEPS
 };
 
 void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
@@ -470,6 +476,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		{"hidden-p", required_argument, 0, O_HIDP}, {"input-p", required_argument, 0, O_INP}, {"embed-p", required_argument, 0, O_EMBP},
 		{"weight-p", required_argument, 0, O_WP}, {"alpha", required_argument, 0, O_ALPHA}, {"beta", required_argument, 0, O_BETA},
 		{"batch", required_argument, 0, 'b'}, {"bptt", required_argument, 0, O_BPTT}, {"epochs", required_argument, 0, 'e'},
+		{"steps", required_argument, 0, O_STEPS},
 		{"lr", required_argument, 0, O_LR}, {"wd", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
 		{"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, 't'},
 		{"log", required_argument, 0, O_LOG}, {"log-every", required_argument, 0, O_LOGEVERY},
@@ -501,6 +508,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case 'b': o->B = (int)fl_parse_long(optarg, "--batch", 1, 1 << 20); break;
 		case O_BPTT: o->T = (int)fl_parse_long(optarg, "--bptt", 1, 1 << 20); break;
 		case 'e': o->epochs = (int)fl_parse_long(optarg, "--epochs", 1, 1000000); break;
+		case O_STEPS: o->steps = fl_parse_long(optarg, "--steps", 1, 1L << 40); break;
 		case O_LR: o->lr = fl_parse_double(optarg, "--lr", 1e-12, 100); break;
 		case O_WD: o->wd = fl_parse_double(optarg, "--wd", 0, 10); break;
 		case O_CLIP: o->clip = fl_parse_double(optarg, "--clip", 0, 1e9); break;

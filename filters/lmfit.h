@@ -11,6 +11,8 @@ typedef struct {
 	const char *valid;     /* validation stream or NULL */
 	int B, T;              /* batch rows, bptt */
 	int epochs;            /* 0 with a time budget: as many as fit */
+	long steps;            /* schedule length in steps when fewer than the epochs' (0 = the
+				* epochs'): a budget that does not depend on the machine's speed */
 	double lr;             /* max learning rate (of the last group) */
 	double lr_factor;      /* discriminative: group g gets lr / factor^(n-1-g); 1 = one lr */
 	double wd, clip;

@@ -31,6 +31,8 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"  -b, --batch INT    rows per batch (contiguous streams) [%d]\n"
 		"      --bptt INT     time steps per batch [%d]\n"
 		"  -e, --epochs INT   epochs (with --time: at most this many) [%d]\n"
+		"      --steps N      a schedule of N steps when the epochs hold more: the same run on\n"
+		"                     any machine, however loaded (--time then only stops it)\n"
 		"      --lr F         maximum learning rate of the one-cycle schedule [%g]\n"
 		"      --wd F         decoupled weight decay [%g]\n"
 		"      --moms F,F     momentum (Adam beta1) at the ends and middle of the cycle [%g,%g]\n"

@@ -21,6 +21,8 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"      --lr-factor F  ratio between neighbouring groups (1 = one rate) [%g]\n"
 		"      --freeze-to N  do not train the first N groups [0]\n"
 		"  -e, --epochs INT   epochs (with --time: at most this many) [%d]\n"
+		"      --steps N      a schedule of N steps when the epochs hold more: the same run on\n"
+		"                     any machine, however loaded (--time then only stops it)\n"
 		"      --wd F  --moms F,F  --div F  --pct-start F  --clip F   as lmtrain [%g  %g,%g  %g  %g  0]\n"
 		"Regularisation (base dropouts default to the model's):\n"
 		"      --drop-mult F  multiplies every dropout [%g]\n"

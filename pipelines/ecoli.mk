@@ -1,7 +1,7 @@
 # ecoli.mk: E. coli promoters (Genomic-ULMFiT's E. coli notebooks).
 #
-#   make -C pipelines demo      small models, <= 20 min on 2 cores (the top-level `make demo`)
-#   make -C pipelines ecoli     the same at full budgets (about 2 h on 2 cores)
+#   make -C pipelines ecoli-demo  small models, pre-trained here, <= 20 min on 2 cores
+#   make -C pipelines ecoli       the same at full budgets (about 2 h on 2 cores)
 #
 # An LM on the genome (2 kb records, 1 in 7 held out), fine-tuned on the promoter training set,
 # then a classifier with gradual unfreezing; the same classifier without pre-training (the
@@ -10,7 +10,7 @@
 K ?= 5
 S ?= 2
 
-# budgets and sizes of `demo` (fits 20 minutes on 2 cores with make -j2)
+# budgets and sizes of `ecoli-demo` (fits 20 minutes on 2 cores with make -j2)
 EC_E        ?= 64
 EC_H        ?= 256
 EC_LM_TIME  ?= 8m
@@ -40,9 +40,9 @@ EC_LM_RESTART_TIME ?= $(EC_LM_TIME)
 EC_LM_RESTART_LR   ?= 1e-2
 # LM validation every N steps (empty: at the end of each epoch and of training)
 EC_LM_VALID_EVERY  ?=
-EC_OUT      ?= $(OUT)/demo
+EC_OUT      ?= $(OUT)/ecoli-demo
 # the name the step lines carry
-EC_TAG      ?= demo
+EC_TAG      ?= ecoli-demo
 
 E := $(EC_OUT)
 TOK := k$(K)s$(S)
@@ -54,8 +54,8 @@ EC_LM_STRAND ?= $(if $(ec_rev),both,fwd)
 EC_LM_PHASES ?= no
 ec_phases := $(if $(filter yes,$(EC_LM_PHASES)),-P)
 
-.PHONY: demo ecoli
-demo: $(E)/results.tsv
+.PHONY: ecoli-demo ecoli
+ecoli-demo: $(E)/results.tsv
 	@column -t -s $$'\t' $<
 
 # 2 hours on 2 cores: the small model trained longer (on a CPU, more steps of a small LM beat a
@@ -66,7 +66,7 @@ ECOLI_OUT     ?= $(OUT)/ecoli
 ECOLI_LM_TIME ?= 25m
 ECOLI_LM_RESTARTS ?= 2
 ecoli:
-	@$(MAKE) --no-print-directory demo EC_TAG=ecoli EC_COMMAND='make -C pipelines ecoli $(MAKEOVERRIDES)' EC_OUT=$(ECOLI_OUT) \
+	@$(MAKE) --no-print-directory ecoli-demo EC_TAG=ecoli EC_COMMAND='make -C pipelines ecoli $(MAKEOVERRIDES)' EC_OUT=$(ECOLI_OUT) \
 		EC_LM_TIME=$(ECOLI_LM_TIME) EC_TUNE_TIME=5m EC_LM_RESTARTS=$(ECOLI_LM_RESTARTS) EC_LM_RESTART_TIME=$(ECOLI_LM_TIME) \
 		EC_LM_VALID_EVERY=2000 EC_LM_DROP=0.1 EC_LM_STRAND=both EC_LM_PHASES=yes EC_STAGES=1:1:2e-2,all:19:5e-3 EC_LR_FACTOR=1 \
 		EC_DROP=0.3 EC_NOPRE_DROP=0.3 EC_NOPRE_STAGES=all:20:5e-3 EC_STRANDS='fwd rev'
@@ -192,7 +192,7 @@ ec_made = $(foreach m,ecoli bact,$(E)/lm.$(m).model $(foreach i,$(ec_restarts),$
 # results: ours beside the reference's (its own split, GPU, E=400 H=1150)
 $(E)/results.tsv: $(ec_made)
 	$(AT)echo 'k=$(K) stride=$(S) E=$(EC_E) H=$(EC_H) batch=$(EC_BATCH) LM: $(call budget_words,$(EC_LM_TIME)) at lr $(EC_LM_LR)$(if $(ec_restarts), then $(EC_LM_RESTARTS) warm restart(s) of $(call budget_words,$(EC_LM_RESTART_TIME)) at lr $(EC_LM_RESTART_LR)), drop-mult $(EC_LM_DROP), genomes on strands: $(EC_LM_STRAND), all stride framings: $(EC_LM_PHASES); fine-tuning: $(call budget_words,$(EC_TUNE_TIME)) at lr $(EC_TUNE_LR), lr factor $(EC_TUNE_LR_FACTOR); classifiers per model: $(EC_STRANDS) (averaged), stages $(EC_STAGES), lr factor $(EC_LR_FACTOR), drop-mult $(EC_DROP); ablation stages $(EC_NOPRE_STAGES), lr factor $(EC_NOPRE_LR_FACTOR), drop-mult $(EC_NOPRE_DROP); seed $(SEED)' > $(E)/settings.txt
-	$(AT)echo '$(or $(EC_COMMAND),make -C pipelines demo $(MAKEOVERRIDES))' > $(E)/command.txt
+	$(AT)echo '$(or $(EC_COMMAND),make -C pipelines ecoli-demo $(MAKEOVERRIDES))' > $(E)/command.txt
 	$(AT){ printf 'model\taccuracy\tprecision\trecall\tmcc\troc_auc\treference_accuracy\treference_mcc\n'; \
 	  for m in cls.nopre:0.834:0.670 cls.ecoli:0.919:0.839 cls.bact:0.973:0.947 startcodon:-:-; do IFS=: read -r n ra rm <<< "$$m"; \
 	    f=$(E)/$$n.test.metrics; g() { awk -F'\t' -v k=$$1 '$$1 == k { printf "%.3f", $$2 }' $$f; }; \

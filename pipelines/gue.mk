@@ -8,19 +8,22 @@
 # Per task, in $(GUE_OUT)/TASK/:
 #   1. fa2kmer: the three CSV files -> token streams at the LM's k and stride (GUE_K, GUE_S)
 #   2. lmtune: the canonical pre-trained LM (GUE_LM) fine-tuned on the task's training
-#      sequences for GUE_TUNE_TIME (at most GUE_TUNE_EPOCHS epochs), dev as its validation set
-#   3. clstrain: the classifier with clstrain's defaults (two head-only epochs, then everything;
-#      the epoch with the lowest dev loss kept), at most GUE_CLS_TIME
+#      sequences for GUE_TUNE_STEPS steps (fewer when GUE_TUNE_EPOCHS epochs hold fewer), dev
+#      as its validation set
+#   3. clstrain: the classifier with clstrain's defaults (two head-only epochs, then eight of
+#      everything; the epoch with the lowest dev loss kept), fewer epochs on a set larger than
+#      GUE_CLS_RECORDS / 10 records (--max-records)
 #   4. clspredict on test, scored once (metrics, ROC, predictions)
 #   5. kmerlr (baselines/kmerlr): the 1- to 6-mer logistic regression, C chosen on dev, on test
 #   GUE_NOPRE=yes adds the same classifier from a random encoder (no pre-training, E and H of
 #   GUE_NOPRE_E/H), model ulmfit_scratch, with the same budget.
 # Nothing is chosen on test. $(GUE_OUT)/results.tsv: task, model, accuracy, mcc, roc_auc of the
 # test set, one row per task and model (ulmfit, kmer_lr, and ulmfit_scratch); settings.txt and
-# command.txt beside it. Budget per task on one core (GUE_THREADS=1): 3 min of fine-tuning, at
-# most GUE_CLS_TIME (45 min) of classifier training (twice with GUE_NOPRE), a few minutes of
-# tokenising, prediction and kmerlr: under the issue's hour per task. A step interrupted (Ctrl-C,
-# a lost session) resumes from its checkpoint on the next make.
+# command.txt beside it. The budgets are work, not wall time, so a loaded machine gives the same
+# models, later: 700 fine-tuning steps of 64 x 70 tokens (about 3 min on one core) and at most
+# 160,000 classifier records of 70-300 bases (up to about 25 min on one core, the largest tasks).
+# GUE_TUNE_TIME and GUE_CLS_TIME only stop a step that runs far too long (a warning, and the
+# model as it is). A step interrupted (Ctrl-C, a lost session) resumes from its checkpoint.
 #
 # Self-contained: the variables below are defaults (?=) that the including Makefile or the
 # command line may set. One line per step is printed; GUE_SHOW=yes (or V=1) prints the commands too.
@@ -44,9 +47,11 @@ GUE_OUT   ?= $(OUT)/gue
 GUE_LM    ?= $(TOP)/models/human-k1s1.model
 GUE_K     ?= 1
 GUE_S     ?= 1
-GUE_TUNE_TIME   ?= 3m
+GUE_TUNE_STEPS  ?= 700
 GUE_TUNE_EPOCHS ?= 20
-GUE_CLS_TIME    ?= 45m
+GUE_TUNE_TIME   ?= 30m
+GUE_CLS_RECORDS ?= 160000
+GUE_CLS_TIME    ?= 60m
 GUE_THREADS     ?= 1
 GUE_NOPRE       ?=
 GUE_NOPRE_E     ?= 64
@@ -56,6 +61,8 @@ GUE_TUNE_OPTS   ?=
 GUE_CLS_OPTS    ?=
 GUE_KMERLR_OPTS ?=
 GUE_SHOW        ?=
+# the command results.tsv's command.txt names (demo.mk names its own)
+GUE_COMMAND     ?= make -C pipelines gue $(MAKEOVERRIDES)
 
 G := $(GUE_OUT)
 H := $(if $(GUE_SHOW)$(filter 1,$(V)),,@)
@@ -86,21 +93,21 @@ $(G)/%/train.tok $(G)/%/dev.tok $(G)/%/test.tok: $(GUE_DIR)/%/train.csv.gz $(GUE
 	$(H)for s in train dev test; do $(BIN)/fa2kmer $(Q) --csv -k$(GUE_K) -s$(GUE_S) $(GUE_DIR)/$*/$$s.csv.gz -o $(@D)/$$s.tok; done
 
 $(G)/%/tuned.model: $(GUE_LM) $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "[gue $*] fine-tuning $(notdir $(GUE_LM)) on train ($(GUE_TUNE_TIME), at most $(GUE_TUNE_EPOCHS) epochs)"
-	$(H)$(BIN)/lmtune $(Q) -V $(word 3,$^) -e $(GUE_TUNE_EPOCHS) --time $(GUE_TUNE_TIME) -t $(GUE_THREADS) --seed $(SEED) \
+	@echo "[gue $*] fine-tuning $(notdir $(GUE_LM)) on train ($(GUE_TUNE_STEPS) steps, at most $(GUE_TUNE_EPOCHS) epochs)"
+	$(H)$(BIN)/lmtune $(Q) -V $(word 3,$^) -e $(GUE_TUNE_EPOCHS) --steps $(GUE_TUNE_STEPS) --time $(GUE_TUNE_TIME) -t $(GUE_THREADS) --seed $(SEED) \
 		$(GUE_TUNE_OPTS) --log $(@D)/tuned.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
 $(G)/%/cls.ulmfit.model: $(G)/%/tuned.model $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "[gue $*] training the classifier (at most $(GUE_CLS_TIME), best epoch on dev)"
-	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
+	@echo "[gue $*] training the classifier (at most $(GUE_CLS_RECORDS) records, best epoch on dev)"
+	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-records $(GUE_CLS_RECORDS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
 $(G)/%/vocab.tsv: $(G)/%/train.tok
 	$(H)$(BIN)/kmervocab $(Q) $< -o $@
 
 $(G)/%/cls.ulmfit_scratch.model: $(G)/%/vocab.tsv $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "[gue $*] training the classifier without pre-training (at most $(GUE_CLS_TIME))"
-	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
+	@echo "[gue $*] training the classifier without pre-training (at most $(GUE_CLS_RECORDS) records)"
+	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-records $(GUE_CLS_RECORDS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit_scratch.log.tsv --checkpoint $@.ckpt \
 		$(call gue_resume,$@,--no-pretrain -v $< -E $(GUE_NOPRE_E) -H $(GUE_NOPRE_H),$^) -o $@ $(word 2,$^)
 
@@ -127,9 +134,9 @@ $(G)/%/rows.tsv: $(foreach m,$(gue_models),$(G)/%/$(m).test.metrics)
 			$(@D)/$$m.test.metrics; \
 	done > $@
 
-gue_settings = LM $(GUE_LM) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_TIME) (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_TIME); $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(GUE_DIR)
+gue_settings = LM $(GUE_LM) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_STEPS) steps (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_RECORDS) records; $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(GUE_DIR)
 $(G)/results.tsv: $(foreach t,$(GUE_TASKS),$(G)/$(t)/rows.tsv)
 	$(H)echo '$(gue_settings)' > $(G)/settings.txt
-	$(H)echo 'make -C pipelines gue $(MAKEOVERRIDES)' > $(G)/command.txt
+	$(H)echo '$(GUE_COMMAND)' > $(G)/command.txt
 	$(H){ printf 'task\tmodel\taccuracy\tmcc\troc_auc\n'; cat $^; } > $@
 	@echo "gue: $(words $(GUE_TASKS)) task(s): $@"

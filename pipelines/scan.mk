@@ -1,13 +1,13 @@
 # Genome scan (issue 40): an E. coli promoter classifier over the whole E. coli genome, both
 # strands, in windows of SCAN_WINDOW bases every SCAN_STEP, and the recall of the test set's
 # annotated gene starts among the top-scoring windows at stated false-positive rates per Mb,
-# beside the demo's start-codon rule (a start codon ATG/GTG/TTG at window positions 101-103)
+# beside the E. coli demo's start-codon rule (a start codon ATG/GTG/TTG at window positions 101-103)
 # scanned over the same windows; plus a gnuplot figure of the scores along one region.
 #
 #   make -C pipelines scan [SCAN_MODEL=cls.model]
 #
 # Self-contained (its own defaults), so pipelines/Makefile can include it; SCAN_MODEL defaults to
-# the demo's forward classifier (make -C pipelines demo makes it). Outputs in $(SCAN_OUT):
+# the E. coli demo's forward classifier (make -C pipelines ecoli-demo makes it). Outputs in $(SCAN_OUT):
 #   cls.{fwd,rev}.bedgraph, rule.{fwd,rev}.bedgraph   the tracks (P(promoter), 0/1 for the rule)
 #   results.tsv      recall table (pipelines/scaneval.py describes every column)
 #   time.tsv         wall time, CPU time and peak RSS of each pass (the programs' summaries)
@@ -28,7 +28,7 @@ OUT  ?= out
 K    ?= 5
 S    ?= 2
 
-SCAN_MODEL   ?= $(OUT)/demo/cls.ecoli.fwd.model
+SCAN_MODEL   ?= $(OUT)/ecoli-demo/cls.ecoli.fwd.model
 SCAN_OUT     ?= $(OUT)/scan
 SCAN_GENOME  ?= $(DATA)/ecoli/ecoli_K12_MG1655.fa.gz
 SCAN_TEST    ?= $(DATA)/ecoli/ecoli_promoters.test.fa.gz

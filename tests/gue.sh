@@ -1,10 +1,11 @@
 #!/bin/sh
 # The GUE recipe (pipelines/gue.mk) end to end on a small subset: two task folders of
 # {train,dev,test}.csv.gz (600/200/200 mouse_2 records, 300/100/100 prom_core_tata), the canonical
-# human LM fine-tuned for 4 steps, classifiers for three epochs (a head-only one, then all
+# human LM fine-tuned for one epoch, classifiers for three epochs (a head-only one, then all
 # groups: the default schedule, shortened), kmerlr beside them, and the table. The file layout and
 # the table's rows are checked, and the ULMFiT classifier must beat chance on mouse_2 (its MCC
-# and ROC-AUC by a margin that a classifier stuck at chance fails). Bad CSV must stop the recipe
+# and ROC-AUC by a margin that a classifier stuck at chance fails). The demo's target runs the
+# recipe on one task with the from-scratch classifier beside it. Bad CSV must stop the recipe
 # with one line naming the file and the line.
 set -eu
 DATA=${DATA:-../shared/data}
@@ -50,6 +51,14 @@ mk > "$T/make2.out" 2>&1 && ! grep -q '^\[gue m2\]' "$T/make2.out" || fail "a se
 # GUE_TASKS picks tasks (what make would run for a fresh output folder)
 mk -n GUE_TASKS=pct GUE_OUT="$T/out1" > "$T/n.out" 2>&1 && grep -q '^echo "\[gue pct\] training the classifier' "$T/n.out" \
 	&& ! grep -q 'gue m2' "$T/n.out" || fail "GUE_TASKS=pct"; ok
+
+# make demo's target (pipelines/demo.mk): the recipe on one task, with the classifier from scratch
+# and the baseline, its table printed and written, its own command recorded
+make -C pipelines -j2 demo GUE_DIR="$T/data" DEMO_TASK=pct DEMO_OUT="$T/demo" GUE_TUNE_EPOCHS=1 GUE_NOPRE_E=16 GUE_NOPRE_H=32 \
+	GUE_CLS_OPTS='--stages 1:1:1e-2,all:2:5e-3' > "$T/demo.out" 2>&1 || { tail -20 "$T/demo.out"; fail "make demo failed"; }
+[ "$(tail -n +2 "$T/demo/results.tsv" | cut -f1,2 | tr '\t\n' ': ')" = "pct:ulmfit pct:ulmfit_scratch pct:kmer_lr " ] \
+	&& grep -q '^make -C pipelines demo ' "$T/demo/command.txt" && grep -q '^pct  *ulmfit_scratch  *0\.' "$T/demo.out" \
+	&& grep -q '^\[demo\] GUE pct: ' "$T/demo.out" || fail "demo: $(cat "$T/demo.out")"; ok
 
 # bad CSV: the recipe stops at fa2kmer's one-line error naming file and line
 bad() { # WHAT FILE-CONTENT EXPECTED-MESSAGE

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The E. coli demo pipeline end to end (pipelines/ecoli.mk, target demo) on a subset of the data
+# The E. coli demo pipeline end to end (pipelines/ecoli.mk, target ecoli-demo) on a subset of the data
 # with tiny models and budgets, with a forward and a reverse-complement classifier per model (the
 # ensemble of the ecoli target): it must run through and its ULMFiT classifier must beat chance.
 set -eu
@@ -37,19 +37,19 @@ for g in saureus_COL vcholerae_H1; do
 	gzip -dc "$DATA/bacteria/$g.fa.gz" | head -n 2000 | gzip -c > "$T/data/bacteria/$g.fa.gz"
 done
 # (and, as the ecoli target, a warm restart of each LM validated every 50 steps)
-mk() { make -C pipelines demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 LM_EPOCHS=1 \
+mk() { make -C pipelines ecoli-demo DATA="$T/data" EC_OUT="$T/demo" EC_E=32 EC_H=64 EC_BATCH=32 LM_EPOCHS=1 \
 	EC_LM_RESTARTS=1 EC_LM_VALID_EVERY=50 \
 	EC_STAGES=1:1:2e-2,all:6:1e-2 EC_NOPRE_STAGES=all:8:1e-2 EC_DROP=0 EC_STRANDS='fwd rev' EC_LM_PHASES=yes "$@"; }
-demo() { mk --no-print-directory > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make demo failed"; }; }
+demo() { mk --no-print-directory > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; fail "make ecoli-demo failed"; }; }
 demo
 cat "$T/out.txt"
 r=$T/demo/results.tsv
 # the user sees one line a step and the programs' progress, not make's recipes (unless V=1)
-grep -qx '\[demo\] lmtrain: pre-train an LM on the E. coli genome (1 epoch(s))' "$T/out.txt" \
-	&& grep -q '^\[demo\] clstrain: the same classifier without pre-training (rev strand' "$T/out.txt" \
+grep -qx '\[ecoli-demo\] lmtrain: pre-train an LM on the E. coli genome (1 epoch(s))' "$T/out.txt" \
+	&& grep -q '^\[ecoli-demo\] clstrain: the same classifier without pre-training (rev strand' "$T/out.txt" \
 	&& ! grep -q '^/[^ ]*/bin/\|^if ! \|^mkdir \|^echo \|^{ ' "$T/out.txt" \
 	&& make -C pipelines --no-print-directory DATA="$T/data" EC_OUT="$T/v0" "$T/v0/startcodon.test.metrics" > "$T/v0.txt" \
-	&& grep -qx '\[demo\] startcodon.awk: the one-line baseline: a start codon at position 101' "$T/v0.txt" && [ "$(wc -l < "$T/v0.txt")" -eq 1 ] \
+	&& grep -qx '\[ecoli-demo\] startcodon.awk: the one-line baseline: a start codon at position 101' "$T/v0.txt" && [ "$(wc -l < "$T/v0.txt")" -eq 1 ] \
 	&& make -C pipelines --no-print-directory DATA="$T/data" EC_OUT="$T/v1" V=1 "$T/v1/startcodon.test.metrics" > "$T/v1.txt" && grep -q 'startcodon.awk >' "$T/v1.txt" \
 	|| fail "the demo's output is not one line a step, or V=1 does not show the recipes: $(grep -n '^/[^ ]*/bin/\|^if ! \|^mkdir \|^echo \|^{ ' "$T/out.txt" | head -n 3)"; ok
 [ "$(wc -l < "$r")" -eq 5 ] || fail "results.tsv should hold a header and 4 rows"; ok
