@@ -850,12 +850,95 @@ int gu_cls_bn_recompute(gu_cls *w, const float *feat, int64_t N)
 	return GU_OK;
 }
 
+/* Train-mode encoder over chunks [0, nc) of ids (S,B) from a zero state, chunks from k0 on
+ * kept (their caches too when cache), then concat pooling of the kept outputs into w->feat.
+ * The encoder's B_all and row0 say which rows of a whole batch these are (dropout masks). */
+static int cls_train_encoder(gu_cls *w, const int32_t *ids, int S, int B, int cache, int k0, int nc, gu_rng *rng)
+{
+	gu_cls_priv *p = w->p;
+	encoder *e = &p->e;
+	int E = w->E, L = w->L, bptt = w->bptt, rc = GU_OK;
+	for (int l = 0; l < L; l++) {
+		memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
+		memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
+	}
+	drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
+	for (int c = 0; c < nc && rc == GU_OK; c++) {
+		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+		chunk *ch = cache && c >= k0 ? p->kept[c - k0] : p->scratch;
+		float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
+		rc = chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B, p->valid + (size_t)i * B, Tc, B, &d, rng);
+	}
+	if (rc < 0) return rc;
+	gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, p->valid + (size_t)k0 * bptt * B, w->L_kept, B, E);
+	return GU_OK;
+}
+
+/* Backward of cls_train_encoder (with cache) from dfeat: pooling, then each kept chunk on its
+ * own (no gradient crosses a chunk boundary); p->dO holds the AR/TAR gradient already. */
+static int cls_encoder_backward(gu_cls *w, float *grad, const float *dfeat, const int32_t *ids, int S, int B, int k0, int nc,
+				uint32_t frozen)
+{
+	gu_cls_priv *p = w->p;
+	int E = w->E, bptt = w->bptt, rc;
+	gu_concat_pool_backward(p->dO, dfeat, p->argmax, p->last, p->valid + (size_t)k0 * bptt * B, w->L_kept, B, E);
+	for (int c = k0; c < nc; c++) {
+		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
+		size_t o = (size_t)(i - k0 * bptt) * B * E;
+		rc = chunk_backward(&p->e, p->kept[c - k0], p->dO + o, p->O + o, ids + (size_t)i * B, p->valid + (size_t)i * B, Tc, B,
+				    grad, frozen);
+		if (rc < 0) return rc;
+	}
+	return GU_OK;
+}
+
+/* The head on feat (B,3E) into w->logits: BN(3E) -> drop -> Linear -> ReLU -> BN(n_lin) -> drop
+ * -> Linear. Train mode draws its dropout masks from rng and updates the BN statistics. */
+static void cls_head_forward(gu_cls *w, const float *feat, int B, int train, gu_rng *rng)
+{
+	gu_cls_priv *p = w->p;
+	int F = 3 * w->E, NL = w->n_lin, C = w->C;
+	const float *P = w->m->params;
+	float *Bf = w->m->buffers;
+	gu_batchnorm_forward(p->z0, p->x0hat, p->rstd0, feat, P + p->bn0_w, P + p->bn0_b, Bf + p->bn0_rm, Bf + p->bn0_rv, B, F,
+			     train, w->bn_momentum, w->bn_eps);
+	if (train && w->p_output > 0) {
+		gu_dropout_mask(p->mask0, (size_t)B * F, w->p_output, rng);
+		gu_mul(p->z0, p->z0, p->mask0, (size_t)B * F);
+	}
+	gu_linear_forward(p->r, p->z0, P + p->lin0_w, P + p->lin0_b, B, F, NL);
+	gu_relu_forward(p->r, (size_t)B * NL);
+	gu_batchnorm_forward(p->z1, p->x1hat, p->rstd1, p->r, P + p->bn1_w, P + p->bn1_b, Bf + p->bn1_rm, Bf + p->bn1_rv, B, NL,
+			     train, w->bn_momentum, w->bn_eps);
+	if (train && w->p_head > 0) {
+		gu_dropout_mask(p->mask1, (size_t)B * NL, w->p_head, rng);
+		gu_mul(p->z1, p->z1, p->mask1, (size_t)B * NL);
+	}
+	gu_linear_forward(w->logits, p->z1, P + p->lin1_w, P + p->lin1_b, B, NL, C);
+}
+
+/* Backward of a train-mode cls_head_forward from p->dlogits into grad's head tensors, and into
+ * dfeat (B,3E) unless NULL. */
+static void cls_head_backward(gu_cls *w, float *G, float *dfeat, int B)
+{
+	gu_cls_priv *p = w->p;
+	int F = 3 * w->E, NL = w->n_lin, C = w->C;
+	const float *P = w->m->params;
+	gu_linear_backward(p->dz1, G + p->lin1_w, G + p->lin1_b, p->dlogits, p->z1, P + p->lin1_w, B, NL, C);
+	if (w->p_head > 0) gu_mul(p->dz1, p->dz1, p->mask1, (size_t)B * NL);
+	gu_batchnorm_backward(p->dr, G + p->bn1_w, G + p->bn1_b, p->dz1, p->x1hat, P + p->bn1_w, p->rstd1, B, NL);
+	gu_relu_backward(p->dr, p->r, (size_t)B * NL);
+	gu_linear_backward(p->dz0, G + p->lin0_w, G + p->lin0_b, p->dr, p->z0, P + p->lin0_w, B, F, NL);
+	if (w->p_output > 0) gu_mul(p->dz0, p->dz0, p->mask0, (size_t)B * F);
+	gu_batchnorm_backward(dfeat, G + p->bn0_w, G + p->bn0_b, p->dz0, p->x0hat, P + p->bn0_w, p->rstd0, B, F);
+}
+
 int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const int32_t *labels,
 		int S, int B, int train, gu_rng *rng, gu_loss *out)
 {
 	gu_cls_priv *p = w->p;
 	encoder *e = &p->e;
-	int E = w->E, F = 3 * E, NL = w->n_lin, C = w->C, L = w->L, bptt = w->bptt, rc;
+	int E = w->E, C = w->C, L = w->L, rc;
 	if (out) memset(out, 0, sizeof *out);
 	if (!train && grad) return gu_err(GU_EARG, "gu_cls_step: a gradient needs train mode");
 	if (grad && !labels) return gu_err(GU_EARG, "gu_cls_step: a gradient needs labels");
@@ -865,46 +948,12 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 	if (labels && (rc = check_ids(labels, (size_t)B, C, "label")) < 0) return rc;
 	int Lk = w->L_kept;
 
-	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B; /* (Lk,B) */
 	if (train) {
-		/* encoder, chunk by chunk from a zero state, then pooling over the kept outputs */
-		for (int l = 0; l < L; l++) {
-			memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
-			memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
-		}
-		drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
-		for (int c = 0; c < nc; c++) {
-			int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
-			chunk *ch = cache && c >= k0 ? p->kept[c - k0] : p->scratch;
-			float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
-			rc = chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B,
-					   p->valid + (size_t)i * B, Tc, B, &d, rng);
-			if (rc < 0) return rc;
-		}
-		gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
+		if ((rc = cls_train_encoder(w, ids, S, B, cache, k0, nc, rng)) < 0) return rc;
 	} else if ((rc = cls_eval_encoder(w, ids, S, B, k0)) < 0) {
 		return rc;
 	}
-
-	/* head: BN(3E) -> drop -> Linear -> ReLU -> BN(n_lin) -> drop -> Linear */
-	const float *P = w->m->params;
-	float *Bf = w->m->buffers;
-	gu_batchnorm_forward(p->z0, p->x0hat, p->rstd0, w->feat, P + p->bn0_w, P + p->bn0_b,
-			     Bf + p->bn0_rm, Bf + p->bn0_rv, B, F, train, w->bn_momentum, w->bn_eps);
-	int drop0 = train && w->p_output > 0, drop1 = train && w->p_head > 0;
-	if (drop0) {
-		gu_dropout_mask(p->mask0, (size_t)B * F, w->p_output, rng);
-		gu_mul(p->z0, p->z0, p->mask0, (size_t)B * F);
-	}
-	gu_linear_forward(p->r, p->z0, P + p->lin0_w, P + p->lin0_b, B, F, NL);
-	gu_relu_forward(p->r, (size_t)B * NL);
-	gu_batchnorm_forward(p->z1, p->x1hat, p->rstd1, p->r, P + p->bn1_w, P + p->bn1_b,
-			     Bf + p->bn1_rm, Bf + p->bn1_rv, B, NL, train, w->bn_momentum, w->bn_eps);
-	if (drop1) {
-		gu_dropout_mask(p->mask1, (size_t)B * NL, w->p_head, rng);
-		gu_mul(p->z1, p->z1, p->mask1, (size_t)B * NL);
-	}
-	gu_linear_forward(w->logits, p->z1, P + p->lin1_w, P + p->lin1_b, B, NL, C);
+	cls_head_forward(w, w->feat, B, train, rng);
 	if (probs) softmax_rows(probs, w->logits, B, C);
 
 	/* loss */
@@ -924,33 +973,12 @@ int gu_cls_step(gu_cls *w, float *grad, float *probs, const int32_t *ids, const 
 	if (!isfinite(ce + artar)) return gu_err(GU_ENUM, "classifier loss is not finite");
 	if (!grad) return GU_OK;
 
-	/* backward through the head (always trained) */
-	float *G = grad;
-	gu_linear_backward(p->dz1, G + p->lin1_w, G + p->lin1_b, p->dlogits, p->z1, P + p->lin1_w, B,
-			   NL, C);
-	if (drop1) gu_mul(p->dz1, p->dz1, p->mask1, (size_t)B * NL);
-	gu_batchnorm_backward(p->dr, G + p->bn1_w, G + p->bn1_b, p->dz1, p->x1hat, P + p->bn1_w,
-			      p->rstd1, B, NL);
-	gu_relu_backward(p->dr, p->r, (size_t)B * NL);
-	gu_linear_backward(p->dz0, G + p->lin0_w, G + p->lin0_b, p->dr, p->z0, P + p->lin0_w, B, F,
-			   NL);
-	if (drop0) gu_mul(p->dz0, p->dz0, p->mask0, (size_t)B * F);
+	/* backward through the head (always trained), then the encoder when a group of it trains */
 	uint32_t frozen = w->frozen & ~(1u << p->g_head);
 	int enc = trains_below(e, L - 1, frozen);
-	gu_batchnorm_backward(enc ? p->dfeat : NULL, G + p->bn0_w, G + p->bn0_b, p->dz0, p->x0hat,
-			      P + p->bn0_w, p->rstd0, B, F);
+	cls_head_backward(w, grad, enc ? p->dfeat : NULL, B);
 	if (!enc) return GU_OK;
-
-	/* pooling, then each kept chunk on its own (no gradient crosses a chunk boundary) */
-	gu_concat_pool_backward(p->dO, p->dfeat, p->argmax, p->last, vk, Lk, B, E);
-	for (int c = k0; c < nc; c++) {
-		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
-		size_t o = (size_t)(i - k0 * bptt) * B * E;
-		rc = chunk_backward(e, p->kept[c - k0], p->dO + o, p->O + o, ids + (size_t)i * B,
-				    p->valid + (size_t)i * B, Tc, B, grad, frozen);
-		if (rc < 0) return rc;
-	}
-	return GU_OK;
+	return cls_encoder_backward(w, grad, p->dfeat, ids, S, B, k0, nc, frozen);
 }
 
 /* ---- classifier in shares (data parallelism) ---------------------------------------------- */
@@ -960,7 +988,7 @@ int gu_cls_share_forward(gu_cls *w, const int32_t *ids, int S, int B, int B_all,
 {
 	gu_cls_priv *p = w->p;
 	encoder *e = &p->e;
-	int E = w->E, L = w->L, bptt = w->bptt, rc, nc, k0;
+	int E = w->E, rc, nc, k0;
 	if (!rng) return gu_err(GU_EARG, "gu_cls_share_forward: needs an rng");
 	if (B_all < B || row0 < 0 || row0 > B_all - B)
 		return gu_err(GU_EARG, "gu_cls_share_forward: rows [%d, %d) are not a share of a batch of %d", row0,
@@ -968,22 +996,9 @@ int gu_cls_share_forward(gu_cls *w, const int32_t *ids, int S, int B, int B_all,
 	if ((rc = cls_begin(w, "gu_cls_share_forward", ids, S, B, 1, grad, &k0, &nc)) < 0) return rc;
 	int Lk = w->L_kept;
 	e->B_all = B_all, e->row0 = row0;
-	for (int l = 0; l < L; l++) {
-		memset(p->h[l], 0, (size_t)B * e->n[l] * sizeof(float));
-		memset(p->c[l], 0, (size_t)B * e->n[l] * sizeof(float));
-	}
-	drops d = {w->p_embed, w->p_input, w->p_hidden, w->p_weight};
-	for (int c = 0; c < nc && rc == GU_OK; c++) {
-		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
-		chunk *ch = grad && c >= k0 ? p->kept[c - k0] : p->scratch;
-		float *ytop = c >= k0 ? p->O + (size_t)(i - k0 * bptt) * B * E : NULL;
-		rc = chunk_forward(e, ch, ytop, p->h, p->c, ids + (size_t)i * B, p->valid + (size_t)i * B, Tc, B,
-				   &d, rng);
-	}
+	rc = cls_train_encoder(w, ids, S, B, grad, k0, nc, rng);
 	e->B_all = e->B, e->row0 = 0;
 	if (rc < 0) return rc;
-	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B;
-	gu_concat_pool_forward(w->feat, p->argmax, p->last, p->O, vk, Lk, B, E);
 	size_t nO = (size_t)Lk * B * E;
 	if (grad) memset(p->dO, 0, nO * sizeof(float));
 	*ar_tar = gu_ar_tar_share(grad ? p->dO : NULL, p->O, Lk, B, B_all, E, w->alpha, w->beta);
@@ -996,64 +1011,26 @@ int gu_cls_head_step(gu_cls *w, float *grad, float *dfeat, const float *feat,
 		     const int32_t *labels, int B, gu_rng *rng, gu_loss *out)
 {
 	gu_cls_priv *p = w->p;
-	int F = 3 * w->E, NL = w->n_lin, C = w->C;
+	int C = w->C;
 	if (out) memset(out, 0, sizeof *out);
 	if (B < 1 || B > w->B_max || !labels || !rng)
 		return gu_err(GU_EARG, "gu_cls_head_step: %d rows outside 1..%d, or no labels or rng", B, w->B_max);
 	int rc;
 	if ((rc = check_ids(labels, (size_t)B, C, "label")) < 0) return rc;
-	const float *P = w->m->params;
-	float *Bf = w->m->buffers;
-	/* as gu_cls_step's head, on every row of the batch */
-	gu_batchnorm_forward(p->z0, p->x0hat, p->rstd0, feat, P + p->bn0_w, P + p->bn0_b, Bf + p->bn0_rm,
-			     Bf + p->bn0_rv, B, F, 1, w->bn_momentum, w->bn_eps);
-	int drop0 = w->p_output > 0, drop1 = w->p_head > 0;
-	if (drop0) {
-		gu_dropout_mask(p->mask0, (size_t)B * F, w->p_output, rng);
-		gu_mul(p->z0, p->z0, p->mask0, (size_t)B * F);
-	}
-	gu_linear_forward(p->r, p->z0, P + p->lin0_w, P + p->lin0_b, B, F, NL);
-	gu_relu_forward(p->r, (size_t)B * NL);
-	gu_batchnorm_forward(p->z1, p->x1hat, p->rstd1, p->r, P + p->bn1_w, P + p->bn1_b, Bf + p->bn1_rm,
-			     Bf + p->bn1_rv, B, NL, 1, w->bn_momentum, w->bn_eps);
-	if (drop1) {
-		gu_dropout_mask(p->mask1, (size_t)B * NL, w->p_head, rng);
-		gu_mul(p->z1, p->z1, p->mask1, (size_t)B * NL);
-	}
-	gu_linear_forward(w->logits, p->z1, P + p->lin1_w, P + p->lin1_b, B, NL, C);
+	cls_head_forward(w, feat, B, 1, rng);
 	int64_t n = 0, correct = 0;
 	double ce_sum = gu_softmax_xent(p->dlogits, w->logits, labels, B, C, -1, 1.0f / (float)B, &n, &correct);
 	double ce = n > 0 ? ce_sum / (double)n : 0;
 	if (out) out->ce_sum = ce_sum, out->n = n, out->correct = correct, out->ce = out->loss = ce;
 	if (!isfinite(ce)) return gu_err(GU_ENUM, "classifier loss is not finite");
-	float *G = grad;
-	gu_linear_backward(p->dz1, G + p->lin1_w, G + p->lin1_b, p->dlogits, p->z1, P + p->lin1_w, B, NL, C);
-	if (drop1) gu_mul(p->dz1, p->dz1, p->mask1, (size_t)B * NL);
-	gu_batchnorm_backward(p->dr, G + p->bn1_w, G + p->bn1_b, p->dz1, p->x1hat, P + p->bn1_w, p->rstd1, B, NL);
-	gu_relu_backward(p->dr, p->r, (size_t)B * NL);
-	gu_linear_backward(p->dz0, G + p->lin0_w, G + p->lin0_b, p->dr, p->z0, P + p->lin0_w, B, F, NL);
-	if (drop0) gu_mul(p->dz0, p->dz0, p->mask0, (size_t)B * F);
-	gu_batchnorm_backward(dfeat, G + p->bn0_w, G + p->bn0_b, p->dz0, p->x0hat, P + p->bn0_w, p->rstd0, B, F);
+	cls_head_backward(w, grad, dfeat, B);
 	return GU_OK;
 }
 
 int gu_cls_share_backward(gu_cls *w, float *grad, const float *dfeat)
 {
 	gu_cls_priv *p = w->p;
-	encoder *e = &p->e;
-	int E = w->E, L = w->L, bptt = w->bptt, S = w->S, B = w->B, Lk = w->L_kept, rc;
-	int k0 = p->share_k0, nc = p->share_nc;
-	const int32_t *ids = p->share_ids;
 	uint32_t frozen = w->frozen & ~(1u << p->g_head);
-	if (!trains_below(e, L - 1, frozen)) return GU_OK;
-	const uint8_t *vk = p->valid + (size_t)k0 * bptt * B;
-	gu_concat_pool_backward(p->dO, dfeat, p->argmax, p->last, vk, Lk, B, E);
-	for (int c = k0; c < nc; c++) {
-		int i = c * bptt, Tc = S - i < bptt ? S - i : bptt;
-		size_t o = (size_t)(i - k0 * bptt) * B * E;
-		rc = chunk_backward(e, p->kept[c - k0], p->dO + o, p->O + o, ids + (size_t)i * B,
-				    p->valid + (size_t)i * B, Tc, B, grad, frozen);
-		if (rc < 0) return rc;
-	}
-	return GU_OK;
+	if (!trains_below(&p->e, w->L - 1, frozen)) return GU_OK;
+	return cls_encoder_backward(w, grad, dfeat, p->share_ids, w->S, w->B, p->share_k0, p->share_nc, frozen);
 }
