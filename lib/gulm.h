@@ -320,7 +320,24 @@ typedef struct {
 	/* base dropout probabilities; the effective value is base * drop_mult */
 	float output_p, hidden_p, input_p, embed_p, weight_p, drop_mult;
 	float alpha, beta;     /* AR, TAR */
+	int32_t lm_output;     /* LM output layer: GU_LM_KMER or GU_LM_BASES (classifiers: 0) */
 } gu_hparams;
+
+/* The LM's output layer (gu_hparams.lm_output).
+ * GU_LM_KMER: the reference's decoder, tied to the embedding, V classes (every token).
+ * GU_LM_BASES: an untied Linear E -> 4^stride with bias, whose class is the code of the stride
+ *   NEW bases of the next token (its last stride bases, 2 bits each, first base most
+ *   significant). Consecutive tokens of a record overlap by k - stride bases, so given a k-mer
+ *   input the next k-mer is fully determined by them: the same prediction with a 4^s-way
+ *   softmax instead of a V-way one (V = 65,539 for k = 8). Needs stride <= k. A target is
+ *   ignored (in the loss, accuracy and bits) when it or the input at its step is a special
+ *   token (gu_lm_bases_targets). */
+enum { GU_LM_KMER = 0, GU_LM_BASES = 1 };
+/* Classes of the LM decoder of hp: V (GU_LM_KMER) or 4^stride (GU_LM_BASES). */
+static inline int32_t gu_lm_n_out(const gu_hparams *hp)
+{
+	return hp->lm_output == GU_LM_BASES ? (int32_t)1 << (2 * hp->stride) : hp->vocab_size;
+}
 
 /* One named tensor inside the parameter (or buffer) block. */
 typedef struct {
@@ -346,20 +363,21 @@ typedef struct {
 	size_t n_buffers;
 	gu_tensor *tensors;   /* parameters then buffers, in file order */
 	int n_tensors;
-	int n_groups;         /* LM: 4 (lstm0, lstm1, lstm2, embedding+decoder bias);
+	int n_groups;         /* LM: 4 (lstm0, lstm1, lstm2, embedding+decoder);
 			       * CLS: 5 (embedding, lstm0, lstm1, lstm2, head) */
 } gu_model;
 
 /* Fills hp with the reference defaults for kind (REFERENCE-SEMANTICS 2, 6.3, 7).
  * Both: E 400, H 1150, 3 layers, bptt 70, alpha 2, beta 1, k 3, stride 1, vocab_size 0 (the
- * caller sets k, stride and vocab_size from its vocabulary).
+ * caller sets k, stride and vocab_size from its vocabulary), lm_output GU_LM_KMER.
  * LM: output_p 0.25, hidden_p 0.1, input_p 0.2, embed_p 0.02, weight_p 0.15, drop_mult 1,
  *     n_lin 50 (unused), n_classes 0, max_len 0 (unused).
  * CLS: output_p 0.4, hidden_p 0.2, input_p 0.6, embed_p 0.1, weight_p 0.5, drop_mult 0.5,
  *     n_lin 50, n_classes 2, max_len 4000*70 (Genomic's value: every chunk pooled). */
 void gu_hparams_default(gu_hparams *hp, int kind);
 /* Checks every field for sane values (positive sizes within bounds, probabilities with
- * base*drop_mult in [0,1), finite alpha/beta >= 0, vocab_size <= 4^k + 3). Returns 0, or
+ * base*drop_mult in [0,1), finite alpha/beta >= 0, vocab_size <= 4^k + 3, lm_output
+ * GU_LM_KMER or, for LMs, GU_LM_BASES with stride <= k and stride <= 14). Returns 0, or
  * GU_EARG with a message naming the field. Bounds in man/ulmmodel.5. */
 int gu_hparams_check(const gu_hparams *hp);
 /* Floats in all tensors of a model with hp (parameters and buffers, without padding), i.e. the
@@ -370,17 +388,19 @@ uint64_t gu_hparams_numel(const gu_hparams *hp);
  * caller still does. labels (n_labels == n_classes for classifiers, 0 for LMs) are copied.
  * Tensor layout (file order): encoder.weight (V,E); per layer i: rnns.i.weight_ih (4n,In),
  * rnns.i.weight_hh (4n,n), rnns.i.bias_ih (4n), rnns.i.bias_hh (4n) [n = H except the last
- * layer's n = E; In = E for layer 0, else H]; LM: decoder.bias (V); CLS: head.bn0.weight (3E),
+ * layer's n = E; In = E for layer 0, else H]; LM: decoder.bias (V), or with GU_LM_BASES
+ * decoder.weight (4^stride,E) and decoder.bias (4^stride); CLS: head.bn0.weight (3E),
  * head.bn0.bias (3E), head.lin0.weight (n_lin,3E), head.lin0.bias (n_lin), head.bn1.weight
  * (n_lin), head.bn1.bias (n_lin), head.lin1.weight (C,n_lin), head.lin1.bias (C); then the
  * buffers head.bn0.running_mean, head.bn0.running_var (3E), head.bn1.running_mean,
  * head.bn1.running_var (n_lin). Every tensor starts at a multiple of 16 floats (64 bytes) of
  * its block, and params/buffers are 64-byte aligned; n_params and n_buffers include the
- * padding (kept at zero), so an optimiser may run one loop over the whole block. The decoder
- * weight is tied to encoder.weight. */
+ * padding (kept at zero), so an optimiser may run one loop over the whole block. The kmer
+ * decoder's weight is tied to encoder.weight. The decoder is in the embedding's layer group. */
 gu_model *gu_model_new(const gu_hparams *hp, gu_vocab *vocab, int n_labels, char *const *labels);
 /* Reference initialisation (REFERENCE-SEMANTICS 1.7, 9): LSTM U(+-1/sqrt(n)), embedding
- * U(-0.1,0.1), decoder bias 0, Linear U(+-1/sqrt(fan_in)), BN gamma 1 beta 0, running 0/1. */
+ * U(-0.1,0.1), decoder bias 0, untied decoder weight U(-0.1,0.1) (fastai LinearDecoder's
+ * initrange), Linear U(+-1/sqrt(fan_in)), BN gamma 1 beta 0, running 0/1. */
 void gu_model_init(gu_model *m, gu_rng *rng);
 const gu_tensor *gu_model_tensor(const gu_model *m, const char *name);
 /* Pointer to a tensor's first float in its block (params or buffers). */
@@ -498,7 +518,7 @@ typedef struct {
 /* Gradient of one training call is skipped for every layer group g with bit g of `frozen` set:
  * no gradient is accumulated into its tensors and backward work that nothing trainable needs is
  * not done (frozen layers still apply their dropouts). Groups are gu_tensor.group: with 3
- * layers, LM 0-2 the LSTMs, 3 embedding + decoder bias; classifier 0 embedding, 1-3 the
+ * layers, LM 0-2 the LSTMs, 3 embedding + decoder; classifier 0 embedding, 1-3 the
  * LSTMs, 4 the head (the head always trains; its bit is ignored). gu_freeze_to_mask(n) is
  * fastai's freeze_to(n) for n >= 0: groups [0, n) frozen. */
 static inline uint32_t gu_freeze_to_mask(int n)
@@ -524,12 +544,15 @@ typedef struct {
 	/* shapes (read-only) */
 	const gu_model *m;
 	int T, B, V, E, L;
+	int n_out;                /* decoder classes: gu_lm_n_out (V, or 4^stride for bases) */
 	int in[GU_MAX_LAYERS], n[GU_MAX_LAYERS];
 	/* carried state (tests may save and restore it) */
 	float *h[GU_MAX_LAYERS];  /* (B,n_l) */
 	float *c[GU_MAX_LAYERS];  /* (B,n_l) */
 	/* results of the last call (read-only) */
-	float *logits;            /* (T*B,V) logits; after a call with a gradient: dloss/dlogits */
+	float *logits;            /* (T*B,n_out) logits; after a call with a gradient: dloss/dlogits */
+	int32_t *target;          /* (T*B) the decoder's class of each target of the last call: y
+				   * (kmer), or gu_lm_bases_targets' classes, -1 where ignored */
 	float *out;               /* (T,B,E) last LSTM output, undropped (what AR/TAR read) */
 	gu_lm_priv *p;            /* caches, masks and scratch */
 } gu_lm;
@@ -540,14 +563,26 @@ void gu_lm_free(gu_lm *w);
 /* Sets the carried hidden state to zero (epoch start; validation may start from zero). */
 void gu_lm_reset_state(gu_lm *w);
 
+/* The decoder classes of the bases output (GU_LM_BASES) for n steps with input ids x and
+ * next-token ids y (ids in [0, v->size)): cls[i] = the code of the last v->stride bases of
+ * y[i]'s k-mer, code & (4^stride - 1), or -1 (ignored) when y[i] or x[i] is a special token
+ * (xxpad, xxunk, xxbos: after a special input the next token's first k - stride bases are not
+ * known from the input). Returns the number of counted (>= 0) classes. */
+int64_t gu_lm_bases_targets(int32_t *cls, const int32_t *x, const int32_t *y, size_t n,
+			    const gu_vocab *v);
+
 /* One LM call on ids x (T,B) time-major with next-token targets y (T,B), ids in [0, V).
+ * The decoder's targets are y (kmer output) or gu_lm_bases_targets(x, y) (bases output, whose
+ *   ignored targets count nowhere: out->n is the counted targets).
  * train == 0 (eval): no dropout, no AR/TAR, no gradient (grad must be NULL); out->ce_sum, n,
  *   correct, ce and loss (= ce) are filled.
  * train != 0: masks drawn from rng (REFERENCE-SEMANTICS 1.2-1.4, 2: embedding rows (V),
  *   input locked (B,E), hidden locked (B,n_l) after every layer but the last, DropConnect
- *   (4n_l,n_l) on each raw W_hh, output locked (B,E) before the tied decoder); the loss is
+ *   (4n_l,n_l) on each raw W_hh, output locked (B,E) before the decoder); the loss is
  *   mean CE + AR + TAR on the undropped last output. If grad != NULL the gradient of out->loss
- *   is accumulated into grad (m->n_params floats, params layout).
+ *   is accumulated into grad (m->n_params floats, params layout); with ignored targets (bases)
+ *   the CE term differentiated is the sum over counted targets over T*B_all, the batch's
+ *   positions (out->ce * n / (T*B_all)), so that shares need not exchange their counts.
  * As a share of a batch (B_all > B): the gradient accumulated is this share's part of the
  *   gradient of the whole batch's loss, out->ce_sum, n and correct count this share's tokens,
  *   out->ce is their mean and out->ar_tar this share's part of the whole batch's AR + TAR

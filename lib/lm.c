@@ -3,8 +3,10 @@
  * Both models share one encoder pass over a chunk of T steps (chunk_forward/chunk_backward):
  *   x_0 = locked_in(lookup(E_w * emb_row_mask, ids))
  *   y_l = LSTM_l(x_l; W_hh_l * dropconnect_mask_l), x_{l+1} = locked_hid_l(y_l)   (l < L-1)
- * The language model adds the tied decoder, logits = locked_out(y_{L-1}) E_w^T + b, and the
- * classifier runs the chunks of a padded batch, concat-pools the kept ones and adds the head.
+ * The language model adds the decoder, logits = locked_out(y_{L-1}) W^T + b with W = E_w (tied,
+ * kmer output: V classes) or its own decoder.weight (bases output: 4^stride classes, the new
+ * bases of the next token), and the classifier runs the chunks of a padded batch,
+ * concat-pools the kept ones and adds the head.
  *
  * DropConnect masks (4n,n) are the only big masks: instead of storing one per layer and chunk,
  * the rng state just before each draw is saved and the mask is drawn again in the backward.
@@ -362,8 +364,10 @@ static int check_ids(const int32_t *ids, size_t n, int32_t V, const char *what)
 struct gu_lm_priv {
 	encoder e;
 	chunk *ch;         /* caches and masks of the last call */
-	size_t off_dec_b;  /* decoder.bias (V) */
-	int g_dec_b;
+	int bases;         /* the bases output (GU_LM_BASES) */
+	size_t off_dec_w;  /* decoder.weight (n_out,E): encoder.weight when tied (kmer) */
+	size_t off_dec_b;  /* decoder.bias (n_out) */
+	int g_dec_w, g_dec_b;
 	float *out_mask;   /* (B,E) output locked mask */
 	float *dec_in;     /* (T*B,E) decoder input: out * out_mask */
 	float *d_out;      /* (T,B,E) gradient w.r.t. out */
@@ -379,8 +383,25 @@ void gu_lm_free(gu_lm *w)
 		free(w->p);
 	}
 	for (int l = 0; l < GU_MAX_LAYERS; l++) free(w->h[l]), free(w->c[l]);
-	free(w->logits), free(w->out);
+	free(w->logits), free(w->out), free(w->target);
 	free(w);
+}
+
+int64_t gu_lm_bases_targets(int32_t *cls, const int32_t *x, const int32_t *y, size_t n,
+			    const gu_vocab *v)
+{
+	/* the last s bases are the low 2s bits of a code (first base most significant) */
+	const uint32_t mask = ((uint32_t)1 << (2 * v->stride)) - 1;
+	int64_t counted = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (x[i] < GU_N_SPECIAL || y[i] < GU_N_SPECIAL) {
+			cls[i] = -1;
+		} else {
+			cls[i] = (int32_t)(v->code[y[i]] & mask);
+			counted++;
+		}
+	}
+	return counted;
 }
 
 gu_lm *gu_lm_new(const gu_model *m, int T, int B)
@@ -394,14 +415,25 @@ gu_lm *gu_lm_new(const gu_model *m, int T, int B)
 	if (!(w->p = gu_calloc(1, sizeof *w->p))) goto fail;
 	gu_lm_priv *p = w->p;
 	if (encoder_init(&p->e, m, T, B) < 0) goto fail;
-	if (tensor_off(m, "decoder.bias", m->hp.vocab_size, 0, &p->off_dec_b, &p->g_dec_b, 0) < 0)
-		goto fail;
 	const gu_hparams *hp = &m->hp;
+	int n_out = gu_lm_n_out(hp);
+	p->bases = hp->lm_output == GU_LM_BASES;
+	if (p->bases) {
+		if (!m->vocab || m->vocab->stride != hp->stride || m->vocab->size != hp->vocab_size) {
+			gu_err(GU_EARG, "the bases output needs the model's vocabulary");
+			goto fail;
+		}
+		if (tensor_off(m, "decoder.weight", n_out, hp->emb, &p->off_dec_w, &p->g_dec_w, 0) < 0)
+			goto fail;
+	} else {
+		p->off_dec_w = p->e.off_enc, p->g_dec_w = p->e.g_enc; /* tied */
+	}
+	if (tensor_off(m, "decoder.bias", n_out, 0, &p->off_dec_b, &p->g_dec_b, 0) < 0) goto fail;
 	float dm = hp->drop_mult;
 	w->p_output = hp->output_p * dm, w->p_hidden = hp->hidden_p * dm;
 	w->p_input = hp->input_p * dm, w->p_embed = hp->embed_p * dm, w->p_weight = hp->weight_p * dm;
 	w->alpha = hp->alpha, w->beta = hp->beta;
-	w->m = m, w->T = T, w->B = B, w->V = p->e.V, w->E = p->e.E, w->L = p->e.L;
+	w->m = m, w->T = T, w->B = B, w->V = p->e.V, w->E = p->e.E, w->L = p->e.L, w->n_out = n_out;
 	w->B_all = B, w->row0 = 0;
 	for (int l = 0; l < w->L; l++) {
 		w->in[l] = p->e.in[l], w->n[l] = p->e.n[l];
@@ -410,7 +442,8 @@ gu_lm *gu_lm_new(const gu_model *m, int T, int B)
 	}
 	size_t TB = (size_t)T * B;
 	if (!(p->ch = chunk_new(&p->e, T, 0))) goto fail;
-	if (!(w->logits = falloc(TB * w->V)) || !(w->out = falloc(TB * w->E)) ||
+	if (!(w->logits = falloc(TB * n_out)) || !(w->out = falloc(TB * w->E)) ||
+	    !(w->target = gu_calloc(TB, sizeof *w->target)) ||
 	    !(p->out_mask = falloc((size_t)B * w->E)) || !(p->dec_in = falloc(TB * w->E)) ||
 	    !(p->d_out = falloc(TB * w->E)))
 		goto fail;
@@ -433,7 +466,7 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 {
 	gu_lm_priv *p = w->p;
 	encoder *e = &p->e;
-	int T = w->T, B = w->B, V = w->V, E = w->E, M = T * B;
+	int T = w->T, B = w->B, V = w->V, E = w->E, M = T * B, C = w->n_out;
 	int rc;
 	if (out) memset(out, 0, sizeof *out);
 	if (!train && grad) return gu_err(GU_EARG, "gu_lm_step: a gradient needs train mode");
@@ -450,8 +483,16 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 	if ((rc = chunk_forward(e, p->ch, w->out, w->h, w->c, x, NULL, T, B, train ? &d : NULL, rng)) < 0)
 		return rc;
 
-	/* tied decoder on the output-dropped last layer */
+	/* the decoder (tied, or the bases output's own) on the output-dropped last layer */
 	const float *P = w->m->params;
+	const float *dec_w = P + p->off_dec_w;
+	const int32_t *tgt = y;
+	if (p->bases) {
+		gu_lm_bases_targets(w->target, x, y, (size_t)M, w->m->vocab);
+		tgt = w->target;
+	} else {
+		memcpy(w->target, y, (size_t)M * sizeof *y);
+	}
 	const float *dec_in = w->out;
 	int out_drop = train && w->p_output > 0;
 	if (out_drop) {
@@ -459,10 +500,10 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 		locked_copy(p->dec_in, w->out, p->out_mask, T, B, E);
 		dec_in = p->dec_in;
 	}
-	gu_linear_forward(w->logits, dec_in, P + e->off_enc, P + p->off_dec_b, M, E, V);
+	gu_linear_forward(w->logits, dec_in, dec_w, P + p->off_dec_b, M, E, C);
 	int64_t n = 0, correct = 0;
-	/* the mean over the whole batch's T*B_all tokens */
-	double ce_sum = gu_softmax_xent(train && grad ? w->logits : NULL, w->logits, y, M, V, -1,
+	/* the mean over the whole batch's T*B_all tokens (ignored ones add 0: see gulm.h) */
+	double ce_sum = gu_softmax_xent(train && grad ? w->logits : NULL, w->logits, tgt, M, C, -1,
 					1.0f / (float)(T * w->B_all), &n, &correct);
 	double artar = 0;
 	if (train && grad) memset(p->d_out, 0, (size_t)M * E * sizeof(float));
@@ -478,12 +519,11 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 	if (!train || !grad) return GU_OK;
 
 	/* backward: decoder, then the encoder from d_out */
-	int dec_w = !(w->frozen >> e->g_enc & 1), dec_b = !(w->frozen >> p->g_dec_b & 1);
+	int need_dw = !(w->frozen >> p->g_dec_w & 1), need_db = !(w->frozen >> p->g_dec_b & 1);
 	int enc = trains_below(e, w->L - 1, w->frozen);
 	float *d_dec = e->dA; /* (M,E) gradient w.r.t. dec_in */
-	gu_linear_backward(enc ? d_dec : NULL, dec_w ? grad + e->off_enc : NULL,
-			   dec_b ? grad + p->off_dec_b : NULL, w->logits, dec_in, P + e->off_enc, M,
-			   E, V);
+	gu_linear_backward(enc ? d_dec : NULL, need_dw ? grad + p->off_dec_w : NULL,
+			   need_db ? grad + p->off_dec_b : NULL, w->logits, dec_in, dec_w, M, E, C);
 	if (!enc) return GU_OK;
 	if (out_drop) gu_locked_dropout(d_dec, p->out_mask, T, B, E);
 	add_mul(p->d_out, d_dec, NULL, (size_t)M * E);

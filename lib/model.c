@@ -8,7 +8,7 @@
 #include "gulm.h"
 
 #define ALIGN_FLOATS 16 /* tensor offsets in multiples of 64 bytes, for SIMD loads */
-#define MAX_TENSORS (1 + 4 * 16 + 1 + 8 + 4)
+#define MAX_TENSORS (1 + 4 * 16 + 2 + 8 + 4)
 
 void gu_hparams_default(gu_hparams *hp, int kind)
 {
@@ -79,6 +79,14 @@ int gu_hparams_check(const gu_hparams *hp)
 		return gu_err(GU_EARG, "alpha = %g out of range [0, 1e6]", hp->alpha);
 	if (!isfinite(hp->beta) || hp->beta < 0 || hp->beta > 1e6)
 		return gu_err(GU_EARG, "beta = %g out of range [0, 1e6]", hp->beta);
+	if (hp->lm_output != GU_LM_KMER && (cls || hp->lm_output != GU_LM_BASES))
+		return gu_err(GU_EARG, "lm_output = %d is not %s", hp->lm_output,
+			      cls ? "0 (a classifier has no LM output)" : "0 (kmer) or 1 (bases)");
+	/* the bases output predicts the stride new bases of the next token, which the input token
+	 * determines only when the two overlap or touch; 4^stride classes stay within V's bound */
+	if (hp->lm_output == GU_LM_BASES && (hp->stride > hp->k || hp->stride > 14))
+		return gu_err(GU_EARG, "lm_output bases needs stride <= k and stride <= 14 "
+			      "(k = %d, stride = %d)", hp->k, hp->stride);
 	return 0;
 }
 
@@ -120,7 +128,10 @@ static void layout(const gu_hparams *hp, gu_tensor *t, int *n_tensors, size_t *n
 		add_tensor(t, &nt, &po, name, 1, 4 * n, 0, g_rnn0 + i, 0);
 	}
 	if (!cls) {
-		add_tensor(t, &nt, &po, "decoder.bias", 1, V, 0, g_emb, 0);
+		int64_t C = gu_lm_n_out(hp); /* V, tied to encoder.weight, or 4^s (bases) */
+		if (hp->lm_output == GU_LM_BASES)
+			add_tensor(t, &nt, &po, "decoder.weight", 2, C, E, g_emb, 0);
+		add_tensor(t, &nt, &po, "decoder.bias", 1, C, 0, g_emb, 0);
 	} else {
 		int64_t F = 3 * E, NL = hp->n_lin, C = hp->n_classes;
 		add_tensor(t, &nt, &po, "head.bn0.weight", 1, F, 0, g_head, 0);
@@ -235,6 +246,10 @@ void gu_model_init(gu_model *m, gu_rng *rng)
 			gu_rng_fill_uniform(rng, x, t->numel, -b, b);
 		} else if (strcmp(nm, "decoder.bias") == 0) {
 			memset(x, 0, t->numel * sizeof(float));
+		} else if (strcmp(nm, "decoder.weight") == 0) {
+			/* untied (bases output): fastai LinearDecoder's U(-initrange, initrange),
+			 * initrange 0.1 */
+			gu_rng_fill_uniform(rng, x, t->numel, -0.1f, 0.1f);
 		} else if (strncmp(nm, "head.lin", 8) == 0) {
 			/* torch nn.Linear: weight (kaiming_uniform a=sqrt(5)) and bias both come out
 			 * as U(+-1/sqrt(fan_in)) */

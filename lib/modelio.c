@@ -22,7 +22,9 @@ static int err_wrap(int code, const char *path, const char *what)
 
 #define MODEL_MAGIC "GULMMODL"
 #define CKPT_MAGIC "GULMCKPT"
-#define FORMAT_VERSION 1u
+/* Version 2 adds the LM output layer (i32 after beta). A model that version 1 can hold (kmer
+ * output) is written as version 1, byte for byte as before, so older readers keep reading it. */
+#define FORMAT_VERSION 2u
 #define MAX_STR (1u << 20) /* longest label or provenance line */
 #define MAX_LABEL 4096u
 
@@ -161,7 +163,13 @@ static int check_model(const gu_model *m, const char *path)
 	return 0;
 }
 
-/* Everything between the version field and the CRC of a model file. */
+/* The oldest format version that holds m. */
+static uint32_t model_version(const gu_model *m)
+{
+	return m->hp.lm_output != GU_LM_KMER ? 2u : 1u;
+}
+
+/* Everything between the version field and the CRC of a model file (of model_version(m)). */
 static void write_body(wr *w, const gu_model *m)
 {
 	const gu_hparams *hp = &m->hp;
@@ -172,6 +180,7 @@ static void write_body(wr *w, const gu_model *m)
 		       hp->weight_p, hp->drop_mult, hp->alpha,	 hp->beta};
 	for (int i = 0; i < 11; i++) w_u32(w, (uint32_t)iv[i]);
 	for (int i = 0; i < 8; i++) w_f32(w, fv[i]);
+	if (model_version(m) >= 2) w_u32(w, (uint32_t)hp->lm_output);
 	w_u32(w, (uint32_t)m->vocab->size);
 	for (int32_t i = 0; i < m->vocab->size; i++) w_u32(w, m->vocab->code[i]);
 	w_u32(w, (uint32_t)m->n_labels);
@@ -212,7 +221,7 @@ int gu_model_write(const gu_model *m, const char *path)
 	wr w = {gu_out_open(path), 0, 0};
 	if (!w.o) return GU_EIO;
 	w_bytes(&w, MODEL_MAGIC, 8);
-	w_u32(&w, FORMAT_VERSION);
+	w_u32(&w, model_version(m));
 	write_body(&w, m);
 	return finish(&w);
 }
@@ -240,7 +249,7 @@ int gu_checkpoint_write(const char *path, const gu_model *m, const float *adam_m
 	wr w = {gu_out_open(path), 0, 0};
 	if (!w.o) return GU_EIO;
 	w_bytes(&w, CKPT_MAGIC, 8);
-	w_u32(&w, FORMAT_VERSION);
+	w_u32(&w, model_version(m));
 	write_body(&w, m);
 	w_u32(&w, (uint32_t)n_groups);
 	for (int g = 0; g < n_groups; g++) w_u64(&w, (uint64_t)group_steps[g]);
@@ -258,6 +267,7 @@ typedef struct {
 	const char *path;
 	uint64_t left; /* bytes not yet read, CRC included; UINT64_MAX when unknown (pipe) */
 	uint32_t crc;
+	uint32_t version; /* of the file: 1..FORMAT_VERSION */
 	int err;       /* first error code; later reads are no-ops */
 } rd;
 
@@ -378,9 +388,10 @@ static int rd_open(rd *r, const char *path, const char *magic, const char *other
 	}
 	if (got < 12) return r->err = gu_err(GU_EFORMAT, "%s: truncated (in the version)", path);
 	uint32_t version = get_u32(b + 8);
-	if (version != FORMAT_VERSION)
+	if (version < 1 || version > FORMAT_VERSION)
 		return r->err = gu_err(GU_EFORMAT, "%s: unsupported version %u (this build reads "
-				       "version %u)", path, version, FORMAT_VERSION);
+				       "versions 1 to %u)", path, version, FORMAT_VERSION);
+	r->version = version;
 	r->crc = gu_crc32(0, b, 12);
 	if (r->left != UINT64_MAX) r->left -= 12;
 	return 0;
@@ -419,6 +430,8 @@ static gu_model *read_body(rd *r)
 	float fv[8];
 	for (int i = 0; i < 11; i++) iv[i] = rd_u32(r, "hyperparameters");
 	for (int i = 0; i < 8; i++) fv[i] = u32_float(rd_u32(r, "hyperparameters"));
+	/* version 1 files predate the choice: the kmer output */
+	hp.lm_output = r->version >= 2 ? (int32_t)rd_u32(r, "hyperparameters") : GU_LM_KMER;
 	if (r->err) return NULL;
 	hp.kind = (int32_t)iv[0], hp.k = (int32_t)iv[1], hp.stride = (int32_t)iv[2];
 	hp.vocab_size = (int32_t)iv[3], hp.emb = (int32_t)iv[4], hp.hidden = (int32_t)iv[5];

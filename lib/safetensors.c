@@ -380,6 +380,9 @@ static json_t *export_header(const gu_model *m)
 		r |= json_object_set_new(meta, ik[i], json_sprintf("%d", iv[i]));
 	for (int i = 0; i < 8; i++) /* 9 digits round-trip a float */
 		r |= json_object_set_new(meta, fk[i], json_sprintf("%.9g", (double)fv[i]));
+	/* only when not the kmer output, so kmer exports stay as they were */
+	if (hp->lm_output == GU_LM_BASES)
+		r |= json_object_set_new(meta, "lm_output", json_string("bases"));
 	/* vocab: ids 3.. as k-mer strings, space-separated (specials are implied) */
 	if ((v = gu_malloc(len + (size_t)(m->vocab->size - GU_N_SPECIAL) * (size_t)(hp->k + 1)))) {
 		s = v;
@@ -533,6 +536,12 @@ gu_model *gu_model_import_safetensors(const char *path)
 			       fk[i]);
 			goto fail;
 		}
+	const char *lo = gu_st_meta(f, "lm_output"); /* absent: kmer (older exports) */
+	if (lo && strcmp(lo, "kmer") != 0 && strcmp(lo, "bases") != 0) {
+		gu_err(GU_EFORMAT, "%s: metadata \"lm_output\" is neither \"kmer\" nor \"bases\"", path);
+		goto fail;
+	}
+	hp.lm_output = lo && strcmp(lo, "bases") == 0 ? GU_LM_BASES : GU_LM_KMER;
 	if (gu_hparams_check(&hp) < 0) {
 		err_wrap(GU_EFORMAT, path, "bad hyperparameters");
 		goto fail;

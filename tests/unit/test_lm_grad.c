@@ -2,7 +2,10 @@
  *
  * LM: loss = mean CE + AR + TAR of gu_lm_step in train mode with every dropout NONZERO
  * (embedding rows, input, hidden, DropConnect, output), from a non-zero carried state.
- * Then the same with alpha = beta = 0 (mean CE alone), the path of lmtrain --alpha 0 --beta 0.
+ * Then the same with alpha = beta = 0 (mean CE alone), the path of lmtrain --alpha 0 --beta 0,
+ * and with the bases output (untied decoder E -> 4^stride, k 3 stride 2), whose targets hold
+ * ignored (special) ones: its CE term is the sum over counted targets over T*B.
+ * The bases output's target mapping is checked on a hand-made sequence (test_bases_targets).
  * Classifier: mean CE + AR + TAR of gu_cls_step on a left-padded batch of several chunks
  * (one of them only warms the state up), BatchNorm in train mode, head dropouts on.
  *
@@ -42,18 +45,22 @@ static double nrand(void)
 	return gu_rng_normal(&trng);
 }
 
-static gu_model *make_model(int kind, int bptt, int max_len)
+static gu_model *make_model(int kind, int bptt, int max_len, int lm_output)
 {
 	gu_hparams hp;
 	gu_hparams_default(&hp, kind);
 	hp.vocab_size = 11, hp.emb = 5, hp.hidden = 7, hp.n_layers = 3;
+	hp.lm_output = lm_output;
+	if (lm_output == GU_LM_BASES) hp.stride = 2; /* k 3: 16 classes */
 	/* nonzero dropouts everywhere; effective = base * drop_mult */
 	hp.output_p = 0.3f, hp.hidden_p = 0.3f, hp.input_p = 0.3f, hp.embed_p = 0.2f;
 	hp.weight_p = 0.3f, hp.drop_mult = 1.0f, hp.alpha = 2.0f, hp.beta = 1.0f;
 	char *labels[3] = {"a", "b", "c"};
 	if (kind == GU_MODEL_CLS) hp.bptt = bptt, hp.max_len = max_len, hp.n_lin = 4, hp.n_classes = 3;
-	uint32_t codes[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-	gu_vocab *v = gu_vocab_from_codes(hp.k, hp.stride, codes, hp.vocab_size - GU_N_SPECIAL);
+	/* for the bases output, k-mers whose last two bases (low 4 bits) differ */
+	uint32_t codes[8] = {0, 1, 2, 3, 4, 5, 6, 7}, bcodes[8] = {27, 4, 50, 13, 62, 33, 8, 41};
+	gu_vocab *v = gu_vocab_from_codes(hp.k, hp.stride, lm_output == GU_LM_BASES ? bcodes : codes,
+					  hp.vocab_size - GU_N_SPECIAL);
 	CHECK(v != NULL, "vocab: %s", gu_errmsg());
 	gu_model *m = gu_model_new(&hp, v, kind == GU_MODEL_CLS ? 3 : 0, labels);
 	CHECK(m != NULL, "model: %s", gu_errmsg());
@@ -159,6 +166,7 @@ static void check_model(const char *what, gu_model *m, const float *g, loss_fn f
 typedef struct {
 	gu_lm *w;
 	const int32_t *x, *y;
+	int bases;                   /* bases output: the CE term is ce_sum / (T*B) */
 	gu_rng rng0;                 /* masks */
 	float *h0[GU_MAX_LAYERS];    /* (B,n_l) carried state to restore */
 	float *c0[GU_MAX_LAYERS];
@@ -179,13 +187,16 @@ static double lm_loss(void *ctx)
 	gu_loss ls;
 	lm_restore(c);
 	CHECK(gu_lm_step(c->w, NULL, c->x, c->y, 1, &r, &ls) == GU_OK, "lm: %s", gu_errmsg());
-	return ls.loss;
+	/* with ignored targets the objective differentiated is the counted CE over every position
+	 * (gulm.h, gu_lm_step); without any (kmer) it is ls.loss itself */
+	return c->bases ? ls.ce_sum / (double)(c->w->T * c->w->B) + ls.ar_tar : ls.loss;
 }
 
-/* alpha, beta: the AR/TAR weights (0, 0: the cross-entropy alone, as lmtrain --alpha 0 --beta 0) */
-static void test_lm(float alpha, float beta, const char *what)
+/* alpha, beta: the AR/TAR weights (0, 0: the cross-entropy alone, as lmtrain --alpha 0 --beta 0);
+ * lm_output: the output layer */
+static void test_lm(float alpha, float beta, int lm_output, const char *what)
 {
-	gu_model *m = make_model(GU_MODEL_LM, 70, 0);
+	gu_model *m = make_model(GU_MODEL_LM, 70, 0, lm_output);
 	m->hp.alpha = alpha, m->hp.beta = beta;
 	int T = 5, B = 3, V = m->hp.vocab_size, M = T * B;
 	gu_lm *w = gu_lm_new(m, T, B);
@@ -198,7 +209,7 @@ static void test_lm(float alpha, float beta, const char *what)
 		x0[i] = 1 + (int32_t)gu_rng_below(&trng, (uint64_t)V - 1);
 		y0[i] = (int32_t)gu_rng_below(&trng, (uint64_t)V);
 	}
-	lm_ctx c = {.w = w, .x = x, .y = y};
+	lm_ctx c = {.w = w, .x = x, .y = y, .bases = lm_output == GU_LM_BASES};
 	gu_rng_seed(&c.rng0, 7);
 	/* warm-up call so that the state the checked call starts from is not zero */
 	gu_rng r = c.rng0;
@@ -215,6 +226,20 @@ static void test_lm(float alpha, float beta, const char *what)
 	r = c.rng0;
 	lm_restore(&c);
 	CHECK(gu_lm_step(w, g, x, y, 1, &r, &ls) == GU_OK, "lm grad: %s", gu_errmsg());
+	if (c.bases) {
+		/* some targets ignored, some counted; ignored rows get no gradient */
+		int64_t ign = 0;
+		for (int i = 0; i < M; i++) {
+			int special = x[i] < GU_N_SPECIAL || y[i] < GU_N_SPECIAL;
+			CHECK((w->target[i] < 0) == special, "target %d: class %d", i, w->target[i]);
+			for (int j = 0; special && j < w->n_out; j++)
+				CHECK(w->logits[(size_t)i * w->n_out + j] == 0, "ignored row %d has gradient", i);
+			ign += special;
+		}
+		CHECK(w->n_out == 16 && ign > 0 && ls.n == M - ign && ls.n > M / 2, "counted %lld of %d",
+		      (long long)ls.n, M);
+		CHECK(gu_model_tensor(m, "decoder.weight") != NULL, "untied decoder");
+	}
 	if (alpha > 0 || beta > 0)
 		CHECK(ls.ar_tar > 0 && ls.loss > ls.ce, "AR/TAR present");
 	else
@@ -225,7 +250,8 @@ static void test_lm(float alpha, float beta, const char *what)
 	CHECK(gu_lm_step(w, NULL, x, y, 0, NULL, &le) == GU_OK, "eval");
 	CHECK(fabs(le.ce - ls.ce) > 1e-3, "dropout had no effect");
 	/* the same masks reproduce the same loss exactly */
-	CHECK(lm_loss(&c) == ls.loss, "masks not reproducible");
+	CHECK(lm_loss(&c) == (c.bases ? ls.ce_sum / (double)M + ls.ar_tar : ls.loss),
+	      "masks not reproducible");
 	printf("%s: loss %.6f (CE %.6f, AR+TAR %.6f), eval CE %.6f\n", what, ls.loss, ls.ce,
 	       ls.ar_tar, le.ce);
 	check_model(what, m, g, lm_loss, &c, 0xf);
@@ -263,7 +289,7 @@ static double cls_loss(void *ctx)
  * compared with PyTorch in test_lm_parity. */
 static void test_cls(int bptt, int max_len, int L_kept, uint32_t groups, const char *what)
 {
-	gu_model *m = make_model(GU_MODEL_CLS, bptt, max_len);
+	gu_model *m = make_model(GU_MODEL_CLS, bptt, max_len, GU_LM_KMER);
 	enum { S = 11, B = 5 };
 	int V = m->hp.vocab_size;
 	gu_cls *w = gu_cls_new(m, B);
@@ -298,12 +324,60 @@ static void test_cls(int bptt, int max_len, int L_kept, uint32_t groups, const c
 	gu_model_free(m);
 }
 
+/* The bases output's classes on a hand-made record: k 3, stride 2, so a token's class is the
+ * code of its last two bases; a target is ignored when it or its input is special. */
+static void test_bases_targets(void)
+{
+	/* every 3-mer of the record below, in the vocabulary (ids 3..) */
+	const char *seq = "ACGTTGCAAGTC";
+	enum { K = 3, S = 2, NT = (12 - K) / S + 1 }; /* 5 tokens: ACG GTT TGC CAA AGT */
+	uint32_t tok[NT], codes[NT];
+	CHECK(gu_kmer_tokenise(tok, seq, strlen(seq), K, S) == NT, "tokenise");
+	for (int i = 0; i < NT; i++) codes[i] = tok[NT - 1 - i]; /* ids not in code order */
+	gu_vocab *v = gu_vocab_from_codes(K, S, codes, NT);
+	CHECK(v != NULL, "vocab: %s", gu_errmsg());
+	/* an epoch sequence: xxbos, the record with an xxunk in the middle, xxbos, its start, and
+	 * a pad (no LM batch holds one, but it is special) */
+	int32_t seqid[10];
+	int n = 0;
+	seqid[n++] = GU_BOS;
+	for (int i = 0; i < NT; i++) {
+		if (i == 3) seqid[n++] = GU_UNK;
+		seqid[n++] = gu_vocab_id(v, tok[i]);
+	}
+	seqid[n++] = GU_BOS;
+	seqid[n++] = gu_vocab_id(v, tok[0]);
+	seqid[n++] = GU_PAD;
+	CHECK(n == 10, "n %d", n);
+	int32_t x[9], y[9], cls[9];
+	for (int i = 0; i < 9; i++) x[i] = seqid[i], y[i] = seqid[i + 1];
+	CHECK(gu_lm_bases_targets(cls, x, y, 9, v) == 3, "three counted targets");
+	/* step  0     1   2   3     4     5   6     7     8
+	 * x     xxbos ACG GTT TGC   xxunk CAA AGT   xxbos ACG
+	 * y     ACG   GTT TGC xxunk CAA   AGT xxbos ACG   xxpad
+	 * class -     TT  GC  -     -     GT  -     -     -     */
+	const char *want[9] = {NULL, "TT", "GC", NULL, NULL, "GT", NULL, NULL, NULL};
+	for (int i = 0; i < 9; i++) {
+		int32_t w = want[i] ? (int32_t)gu_kmer_parse(want[i], S) : -1;
+		CHECK(cls[i] == w, "step %d: class %d, want %d (%s)", i, cls[i], w, want[i] ? want[i] : "ignored");
+	}
+	/* consistency: the next token's k-mer is the input's last k - s bases and the class */
+	for (int i = 0; i < 9; i++)
+		if (cls[i] >= 0)
+			CHECK(v->code[y[i]] == ((v->code[x[i]] << (2 * S)) & ((1u << (2 * K)) - 1)) + (uint32_t)cls[i],
+			      "step %d: overlap", i);
+	gu_vocab_free(v);
+	printf("bases targets: ok\n");
+}
+
 int main(void)
 {
 	gu_rng_seed(&trng, 20240601);
-	test_lm(2.0f, 1.0f, "LM");
+	test_lm(2.0f, 1.0f, GU_LM_KMER, "LM");
 	gu_rng t0 = trng;
-	test_lm(0.0f, 0.0f, "LM without AR/TAR");
+	test_lm(0.0f, 0.0f, GU_LM_KMER, "LM without AR/TAR");
+	test_lm(2.0f, 1.0f, GU_LM_BASES, "LM bases output");
+	test_bases_targets();
 	trng = t0; /* the classifier checks draw the numbers they were measured with */
 	test_cls(12, 20, 11, 0x1f, "CLS one chunk");
 	trng = t0; /* max_len 0 pools every chunk too: the same batch, checked on its own */

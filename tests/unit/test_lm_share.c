@@ -3,7 +3,8 @@
  * (gu_lm.B_all, row0), each run in its own workspace from a copy of one rng, must give the
  * whole batch's gradient (summed), loss (combined), carried state (row by row) and rng state,
  * with every dropout and AR/TAR on, for shares of 2 rows and of 1 row (TAR must still count:
- * the whole batch has 4). Classifier: gu_cls_share_forward on shares, gu_cls_head_step on the
+ * the whole batch has 4), with the kmer and the bases output (whose ignored targets each share
+ * skips on its own). Classifier: gu_cls_share_forward on shares, gu_cls_head_step on the
  * gathered features, gu_cls_share_backward must give gu_cls_step's loss, gradient, BatchNorm
  * statistics and rng state on a padded batch longer than one chunk. */
 #include <string.h>
@@ -13,11 +14,12 @@
 
 enum { T = 6, BA = 4 };
 
-static gu_model *make_model(void)
+static gu_model *make_model(int lm_output)
 {
 	gu_hparams hp;
 	gu_hparams_default(&hp, GU_MODEL_LM);
 	hp.vocab_size = 11, hp.emb = 5, hp.hidden = 7, hp.n_layers = 3;
+	hp.lm_output = lm_output; /* bases: k 3 stride 1, 4 classes */
 	hp.output_p = 0.3f, hp.hidden_p = 0.3f, hp.input_p = 0.3f, hp.embed_p = 0.2f;
 	hp.weight_p = 0.3f, hp.drop_mult = 1.0f, hp.alpha = 2.0f, hp.beta = 1.0f;
 	uint32_t codes[8] = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -73,6 +75,11 @@ static void compare(gu_model *m, int nshare)
 		CHECK(n == l_all.n && correct == l_all.correct, "counts %lld/%lld vs %lld/%lld", (long long)n,
 		      (long long)correct, (long long)l_all.n, (long long)l_all.correct);
 		CHECK(l_all.ar_tar > 0, "AR/TAR is on");
+		if (m->hp.lm_output == GU_LM_BASES) /* ids 0-2 are special: some targets ignored */
+			CHECK(l_all.n > 0 && l_all.n < T * BA, "bases: %lld of %d targets counted",
+			      (long long)l_all.n, T * BA);
+		else
+			CHECK(l_all.n == T * BA, "kmer: every target counted");
 		CHECK_CLOSE(ce_sum / (double)n + ar_tar, l_all.loss, 1e-9, 1e-6, "combined loss");
 		CHECK_CLOSE(ar_tar, l_all.ar_tar, 1e-9, 1e-6, "combined AR + TAR");
 		double gmax = 0, dmax = 0;
@@ -173,10 +180,12 @@ static void compare_cls(int nshare)
 
 int main(void)
 {
-	gu_model *m = make_model();
-	compare(m, 2);
-	compare(m, 4);
-	gu_model_free(m);
+	for (int out = GU_LM_KMER; out <= GU_LM_BASES; out++) {
+		gu_model *m = make_model(out);
+		compare(m, 2);
+		compare(m, 4);
+		gu_model_free(m);
+	}
 	compare_cls(1);
 	compare_cls(2);
 	compare_cls(4);

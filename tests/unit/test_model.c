@@ -48,6 +48,27 @@ static gu_model *small_model(int kind, uint64_t seed)
 	return m;
 }
 
+/* An LM with the bases output: k 2, stride 2 (16 classes), E 8. */
+static gu_model *bases_model(uint64_t seed)
+{
+	gu_hparams hp;
+	gu_hparams_default(&hp, GU_MODEL_LM);
+	hp.k = 2, hp.stride = 2, hp.vocab_size = 16 + GU_N_SPECIAL, hp.lm_output = GU_LM_BASES;
+	hp.emb = 8, hp.hidden = 12, hp.n_layers = 3;
+	uint32_t codes[16];
+	for (int i = 0; i < 16; i++) codes[i] = (uint32_t)((i * 5 + 2) % 16);
+	gu_vocab *v = gu_vocab_from_codes(2, 2, codes, 16);
+	CHECK(v != NULL, "vocab: %s", gu_errmsg());
+	gu_model *m = gu_model_new(&hp, v, 0, NULL);
+	CHECK(m != NULL, "bases model_new: %s", gu_errmsg());
+	gu_rng rng;
+	gu_rng_seed(&rng, seed);
+	gu_model_init(m, &rng);
+	char *argv[3] = {"lmtrain", "--output", "bases"};
+	CHECK(gu_model_add_prov(m, "lmtrain", 3, argv) == 0, "add_prov");
+	return m;
+}
+
 static void test_layout(void)
 {
 	gu_model *m = small_model(GU_MODEL_LM, 1);
@@ -368,8 +389,8 @@ static void test_checkpoint(void)
 	c[n - 10] ^= 0x10; /* inside the trainer blob */
 	expect_fail(1, c, n, "checksum mismatch", "ckpt flipped blob byte");
 	memcpy(c, b, n);
-	put32(c + 8, 2);
-	expect_fail(1, c, n, "unsupported version 2", "ckpt version");
+	put32(c + 8, 3);
+	expect_fail(1, c, n, "unsupported version 3", "ckpt version");
 	size_t cuts[] = {3, 30, n / 3, n / 2, n - sizeof blob - 3, n - 4, n - 1};
 	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
 		char what[64];
@@ -385,6 +406,96 @@ static void test_checkpoint(void)
 	free(c);
 	free(am);
 	free(av);
+	gu_model_free(m);
+}
+
+/* The bases output: its hyperparameter, tensors, init, model file (version 2, the kmer
+ * output's files stay version 1), checkpoint and safetensors round trips. */
+static void test_bases(void)
+{
+	gu_hparams hp;
+	gu_hparams_default(&hp, GU_MODEL_LM);
+	CHECK(hp.lm_output == GU_LM_KMER, "kmer output by default");
+	hp.k = 2, hp.stride = 3, hp.vocab_size = 19, hp.lm_output = GU_LM_BASES;
+	CHECK(gu_hparams_check(&hp) == GU_EARG && strstr(gu_errmsg(), "stride <= k"), "k < s: %s",
+	      gu_errmsg());
+	hp.stride = 2;
+	CHECK(gu_hparams_check(&hp) == 0 && gu_lm_n_out(&hp) == 16, "k = s bases");
+	hp.lm_output = 2;
+	CHECK(gu_hparams_check(&hp) == GU_EARG && strstr(gu_errmsg(), "lm_output"), "lm_output 2");
+	gu_hparams_default(&hp, GU_MODEL_CLS);
+	hp.vocab_size = 19, hp.lm_output = GU_LM_BASES;
+	CHECK(gu_hparams_check(&hp) == GU_EARG && strstr(gu_errmsg(), "classifier"), "CLS bases");
+
+	gu_model *m = bases_model(21);
+	CHECK(m->n_groups == 4 && m->n_tensors == 1 + 12 + 2, "bases tensors %d", m->n_tensors);
+	const gu_tensor *w = gu_model_tensor(m, "decoder.weight"), *b = gu_model_tensor(m, "decoder.bias");
+	CHECK(w && w->ndim == 2 && w->shape[0] == 16 && w->shape[1] == 8 && w->group == 3 &&
+		      w == &m->tensors[m->n_tensors - 2],
+	      "decoder.weight (16,8) in the embedding's group, before the bias");
+	CHECK(b && b->numel == 16 && b->group == 3 && b == &m->tensors[m->n_tensors - 1], "decoder.bias");
+	double maxabs = 0;
+	for (size_t j = 0; j < w->numel; j++)
+		if (fabs(m->params[w->off + j]) > maxabs) maxabs = fabs(m->params[w->off + j]);
+	CHECK(maxabs <= 0.1 && maxabs > 0.05, "decoder.weight U(-0.1, 0.1): max %g", maxabs);
+	for (size_t j = 0; j < b->numel; j++) CHECK(m->params[b->off + j] == 0, "decoder bias 0");
+	gu_model *k = small_model(GU_MODEL_LM, 21); /* a kmer LM of the same vocabulary size */
+
+	/* model file: version 2 with lm_output after beta; reads back identically */
+	const char *path = tmp("m.model");
+	CHECK(gu_model_write(m, path) == 0, "write: %s", gu_errmsg());
+	size_t n;
+	unsigned char *f = slurp(path, &n), *c = malloc(n);
+	CHECK(f[8] == 2 && f[9] == 0 && f[88] == GU_LM_BASES && f[92] == 19, "version 2, lm_output at 88");
+	gu_model *r = gu_model_read(path);
+	CHECK(r != NULL, "read bases: %s", gu_errmsg());
+	same_model(m, r);
+	CHECK(r->hp.lm_output == GU_LM_BASES, "bases read back");
+	gu_model_free(r);
+	memcpy(c, f, n);
+	put32(c + 88, 7);
+	expect_fail(0, c, n, "bad hyperparameters: lm_output = 7", "lm_output 7");
+	memcpy(c, f, n);
+	put32(c + 8, 1); /* a version 1 reader sees n_ids where lm_output is */
+	expect_fail(0, c, n, "bad.bin: ", "bases as version 1");
+	free(f);
+	/* the kmer output still writes version 1, n_ids at 88 */
+	CHECK(gu_model_write(k, path) == 0, "write kmer: %s", gu_errmsg());
+	f = slurp(path, &n);
+	CHECK(f[8] == 1 && f[88] == 19, "kmer: version 1");
+	free(f);
+	free(c);
+
+	/* checkpoint */
+	float *am = calloc(m->n_params, 4), *av = calloc(m->n_params, 4);
+	for (size_t j = 0; j < m->n_params; j++) am[j] = 0.5f, av[j] = 0.25f;
+	int64_t steps[4] = {1, 2, 3, 4};
+	CHECK(gu_checkpoint_write(tmp("c.ckpt"), m, am, av, steps, 4, "xy", 2) == 0, "ckpt: %s", gu_errmsg());
+	gu_checkpoint ck;
+	CHECK(gu_checkpoint_read(tmp("c.ckpt"), &ck) == 0, "read ckpt: %s", gu_errmsg());
+	same_model(m, ck.model);
+	w = gu_model_tensor(ck.model, "decoder.weight");
+	CHECK(ck.adam_m[w->off] == 0.5f && ck.adam_v[w->off + w->numel - 1] == 0.25f, "decoder moments");
+	gu_checkpoint_free(&ck);
+	free(am), free(av);
+
+	/* safetensors: the key lm_output (absent for kmer) */
+	CHECK(gu_model_export_safetensors(m, tmp("m.safetensors")) == 0, "export: %s", gu_errmsg());
+	gu_st_file *st = gu_st_read(tmp("m.safetensors"));
+	CHECK(st && gu_st_meta(st, "lm_output") && !strcmp(gu_st_meta(st, "lm_output"), "bases"),
+	      "lm_output key");
+	const gu_st_tensor *t = gu_st_get(st, "decoder.weight");
+	CHECK(t && t->ndim == 2 && t->shape[0] == 16 && t->shape[1] == 8, "st decoder.weight");
+	gu_st_free(st);
+	r = gu_model_import_safetensors(tmp("m.safetensors"));
+	CHECK(r != NULL, "import bases: %s", gu_errmsg());
+	same_model(m, r);
+	gu_model_free(r);
+	CHECK(gu_model_export_safetensors(k, tmp("m.safetensors")) == 0, "export kmer");
+	st = gu_st_read(tmp("m.safetensors"));
+	CHECK(st && !gu_st_meta(st, "lm_output"), "no lm_output key for kmer");
+	gu_st_free(st);
+	gu_model_free(k);
 	gu_model_free(m);
 }
 
@@ -528,6 +639,7 @@ int main(void)
 	test_modelfile(GU_MODEL_LM);
 	test_modelfile(GU_MODEL_CLS);
 	test_checkpoint();
+	test_bases();
 	test_safetensors(GU_MODEL_LM);
 	test_safetensors(GU_MODEL_CLS);
 	test_st_reject();
