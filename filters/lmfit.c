@@ -383,6 +383,9 @@ static void load_data(fit_t *f)
 	}
 	fl_info("training corpus: %zu records, %zu tokens (%.2f%% xxunk); model V=%d E=%d H=%d, %zu parameters", f->train.n_docs, f->train.n,
 		100.0 * (double)f->train.n_unk / (double)f->train.n, m->hp.vocab_size, m->hp.emb, m->hp.hidden, m->n_params);
+	if (m->hp.lm_output == GU_LM_BASES)
+		fl_info("output: the next token's %d new bases (%d classes); a target that is or follows a special token is not counted",
+			m->hp.stride, gu_lm_n_out(&m->hp));
 	if (f->vS) fl_info("validation corpus: %zu records, %zu tokens", f->valid.n_docs, f->valid.n);
 }
 
@@ -465,7 +468,7 @@ int lmfit_run(gu_model *m, const lmfit_opts *o)
 
 enum {
 	O_LAYERS = 256, O_DROPMULT, O_OUTP, O_HIDP, O_INP, O_EMBP, O_WP, O_ALPHA, O_BETA, O_BPTT, O_LR, O_WD, O_CLIP, O_SEED,
-	O_LOG, O_LOGEVERY, O_VALIDEVERY, O_EVAL, O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO, O_STEPS
+	O_LOG, O_LOGEVERY, O_VALIDEVERY, O_EVAL, O_EXPORT, O_IMPORT, O_VERSION, O_LRFACTOR, O_FREEZETO, O_STEPS, O_OUTPUT
 };
 
 void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
@@ -476,7 +479,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		{"hidden-p", required_argument, 0, O_HIDP}, {"input-p", required_argument, 0, O_INP}, {"embed-p", required_argument, 0, O_EMBP},
 		{"weight-p", required_argument, 0, O_WP}, {"alpha", required_argument, 0, O_ALPHA}, {"beta", required_argument, 0, O_BETA},
 		{"batch", required_argument, 0, 'b'}, {"bptt", required_argument, 0, O_BPTT}, {"epochs", required_argument, 0, 'e'},
-		{"steps", required_argument, 0, O_STEPS},
+		{"steps", required_argument, 0, O_STEPS}, {"output", required_argument, 0, O_OUTPUT},
 		{"lr", required_argument, 0, O_LR}, {"wd", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
 		{"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, 't'},
 		{"log", required_argument, 0, O_LOG}, {"log-every", required_argument, 0, O_LOGEVERY},
@@ -488,7 +491,7 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 	lmfit_opts *o = &c->o;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "o:v:V:E:H:b:e:t:m:qh", lopts, NULL)) != -1) {
-		if (ch == 'E' || ch == 'H' || ch == O_LAYERS) c->arch_set = 1;
+		if (ch == 'E' || ch == 'H' || ch == O_LAYERS || ch == O_OUTPUT) c->arch_set = 1;
 		switch (ch) {
 		case 'o': o->out = optarg; break;
 		case 'v': c->vocab = optarg; break;
@@ -497,6 +500,11 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case 'E': hp->emb = (int)fl_parse_long(optarg, "--emb", 1, 100000); break;
 		case 'H': hp->hidden = (int)fl_parse_long(optarg, "--hidden", 1, 100000); break;
 		case O_LAYERS: hp->n_layers = (int)fl_parse_long(optarg, "--layers", 1, GU_MAX_LAYERS); break;
+		case O_OUTPUT:
+			if (strcmp(optarg, "kmer") == 0) hp->lm_output = GU_LM_KMER;
+			else if (strcmp(optarg, "bases") == 0) hp->lm_output = GU_LM_BASES;
+			else fl_usage_error("--output: '%s' is neither kmer nor bases", optarg);
+			break;
 		case O_DROPMULT: hp->drop_mult = (float)fl_parse_double(optarg, "--drop-mult", 0, 100), c->drop_set |= 1; break;
 		case O_OUTP: hp->output_p = (float)fl_parse_double(optarg, "--output-p", 0, 0.999), c->drop_set |= 2; break;
 		case O_HIDP: hp->hidden_p = (float)fl_parse_double(optarg, "--hidden-p", 0, 0.999), c->drop_set |= 4; break;

@@ -43,7 +43,7 @@ uint64_t lmfit_mem_available(void);
 typedef struct {
 	lmfit_opts o;          /* training options (defaults set by the caller) */
 	gu_hparams hp;         /* architecture and regularisation (defaults set by the caller) */
-	int arch_set;          /* -E, -H or --layers given */
+	int arch_set;          /* -E, -H, --layers or --output given */
 	int drop_set;          /* bits: drop-mult, output, hidden, input, embed, weight, alpha, beta */
 	int lr_factor_set;
 	const char *vocab, *model, *export_path, *import_path;

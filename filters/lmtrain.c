@@ -23,6 +23,9 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"  -E, --emb INT      embedding width [%d]\n"
 		"  -H, --hidden INT   LSTM hidden width [%d]\n"
 		"      --layers INT   LSTM layers [%d]\n"
+		"      --output WHAT  output layer: kmer (the next token, tied to the embedding) or\n"
+		"                     bases (the next token's stride new bases: a 4^stride-way softmax\n"
+		"                     instead of a V-way one, for large k; needs k >= stride) [kmer]\n"
 		"      --drop-mult F  multiplies every dropout below [%g]\n"
 		"      --output-p F --hidden-p F --input-p F --embed-p F --weight-p F\n"
 		"                     base dropouts [%g %g %g %g %g]\n"
@@ -134,6 +137,11 @@ int main(int argc, char **argv)
 		}
 		hp.k = v->k, hp.stride = v->stride, hp.vocab_size = v->size;
 		hp.bptt = o.T;
+		if (hp.lm_output == GU_LM_BASES && v->stride > v->k) {
+			gu_vocab_free(v);
+			fl_usage_error("--output bases needs k >= stride (the tokens have k=%d stride=%d: consecutive tokens do not overlap)",
+				       hp.k, hp.stride);
+		}
 		if (gu_hparams_check(&hp) < 0) fl_usage_error("%s", gu_errmsg());
 		if (!(m = gu_model_new(&hp, v, 0, NULL))) {
 			gu_vocab_free(v);

@@ -15,7 +15,7 @@ static void usage(FILE *fp, const gu_hparams *hp, const lmfit_opts *o)
 		"  -m FILE            the language model to start from\n"
 		"  -o FILE            output model (written atomically when training ends)\n"
 		"  -V FILE            validation stream, evaluated after every epoch\n"
-		"Learning rates: layer groups are LSTM 1..L then the embedding (with the decoder bias);\n"
+		"Learning rates: layer groups are LSTM 1..L then the embedding (with the decoder);\n"
 		"group g of n trains at lr / factor^(n-1-g), so the embedding gets --lr.\n"
 		"      --lr F         maximum learning rate of the one-cycle schedule [%g]\n"
 		"      --lr-factor F  ratio between neighbouring groups (1 = one rate) [%g]\n"
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 		fl_close_stdout();
 		return 0;
 	}
-	if (cli.arch_set) fl_usage_error("-E, -H and --layers come from the model (-m) and cannot change");
+	if (cli.arch_set) fl_usage_error("-E, -H, --layers and --output come from the model (-m) and cannot change");
 	if (cli.vocab) fl_usage_error("the vocabulary comes from the model (-m); -v is an lmtrain option");
 	if (cli.eval || cli.export_path || cli.import_path) fl_usage_error("--eval and safetensors conversion are lmtrain modes");
 	if (!o.out) fl_usage_error("no output model (-o TUNED)");

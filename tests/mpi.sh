@@ -3,7 +3,8 @@
 #  1. 2 ranks of batch b train the same model as 1 process of batch 2b, up to float summation
 #     order: the largest parameter difference is far below the one a different seed makes;
 #     -t 2 (two threads over shares) and 2 ranks add the same two shares: identical tensors.
-#     The same for clstrain (the head on the gathered features of the whole batch).
+#     The same for the LM's bases output, and for clstrain (the head on the gathered features
+#     of the whole batch).
 #  2. SIGTERM to one rank stops every rank cleanly with a checkpoint (exit 3); resuming on 2
 #     ranks writes the very same model file as the uninterrupted run.
 #  3. SIGKILL of one rank mid-run: the job ends non-zero within seconds (no hang), the last
@@ -63,6 +64,16 @@ ok "-t 2 and 2 ranks give identical tensors"
 l1=$(awk -F'\t' 'NR == 11 { print $4 }' "$T/one.log") l2=$(awk -F'\t' 'NR == 11 { print $4 }' "$T/two.log")
 [ -n "$l1" ] && [ "$l1" = "$l2" ] || fail "logged training loss at step 10: $l1 (1 process) vs $l2 (2 ranks)"
 ok "logged training loss at step 10 agrees: $l1"
+# the bases output (lmtrain --output bases): each share skips its own ignored targets
+$(train bone 16 --seed 3 --output bases)
+$MPIRUN $(train btwo 8 --seed 3 --output bases) || fail "bases output: 2 ranks exited $?"
+$(train bthr 16 --seed 3 -t 2 --output bases)
+for m in bone btwo bthr; do tensors $m; done
+d_bases=$(maxdiff bone btwo)
+awk -v a="$d_bases" -v b="$d_seed" 'BEGIN { exit !(a < 1e-4 && a * 100 < b) }' ||
+	fail "bases output: 2 ranks x 8 rows vs 1 x 16: max parameter difference $d_bases (another seed, kmer: $d_seed)"
+cmp -s "$T/btwo.bin" "$T/bthr.bin" || fail "bases output: -t 2 and 2 ranks: tensors differ (max $(maxdiff btwo bthr))"
+ok "bases output: 2 ranks x 8 rows = 1 process x 16 rows (max parameter difference $d_bases), -t 2 = 2 ranks (identical tensors)"
 
 # clstrain: 32 promoter/non-promoter records, 2 batches an epoch, 4 epochs at a low rate (a
 # classifier's Adam steps turn float-rounding noise in near-zero gradients into lr-sized moves,
