@@ -16,6 +16,9 @@ HU_LR       ?= 5e-3
 # under one epoch of chr20 fits the budget: the reference's dropout only slows learning
 # (AR and TAR stay at lmtrain's 2 and 1: without them the model never leaves the base frequencies)
 HU_DROP     ?= 0
+# the LMs' output layer (lmtrain --output): kmer, a softmax over the whole vocabulary (65,539
+# classes at k=8), or bases, one over the 4^stride new bases of the next token (64 at 8/3)
+HU_OUTPUT   ?= kmer
 HU_BATCH    ?= 32
 # warm restarts: after lmtrain's cycle, HU_LM_RESTARTS more one-cycle runs of lmtune on chr20
 # (HU_RESTART_TIME each, at HU_RESTART_LR); the table scores the last one and counts the time of
@@ -53,7 +56,7 @@ $(HU)/vocab.%.tsv: $(HU)/chr20.%.tok
 	$(AT)$(BIN)/kmervocab $(Q) $< -o $@
 $(HU)/lm.%.model: $(HU)/vocab.%.tsv $(HU)/chr20.%.tok $(HU)/valid250.%.tok
 	$(call step,human,lmtrain,pre-train the $* LM on chr20 ($(call budget_words,$(HU_TIME))))
-	$(AT)$(BIN)/lmtrain $(Q) -v $< -V $(word 3,$^) -E $(HU_E) -H $(HU_H) -b $(HU_BATCH) --lr $(HU_LR) --drop-mult $(HU_DROP) \
+	$(AT)$(BIN)/lmtrain $(Q) -v $< -V $(word 3,$^) -E $(HU_E) -H $(HU_H) -b $(HU_BATCH) --lr $(HU_LR) --drop-mult $(HU_DROP) --output $(HU_OUTPUT) \
 		$(call lm_budget,$(HU_TIME)) --valid-every $(HU_VALID_EVERY) --seed $(SEED) --log $(HU)/lm.$*.log.tsv $(call resume_or,$@,,$^) \
 		-o $@ $(word 2,$^)
 # warm restarts: lm.T.r1.model from lm.T.model, lm.T.r2.model from lm.T.r1.model, ...
@@ -80,7 +83,7 @@ $(HU)/markov.tsv: $(DATA)/genome/human_GRCh37_chr20.fa.gz $(DATA)/genome/human_G
 # every file the steps of configuration $(1) make, named (as ec_made) so that none is intermediate
 hu_made = $(foreach f,chr20.$(1).tok valid.$(1).tok valid250.$(1).tok vocab.$(1).tsv lm.$(1).model $(foreach i,$(hu_restarts),lm.$(1).r$(i).model) lm.$(1).eval,$(HU)/$(f))
 $(HU)/results.tsv: $(foreach t,$(hu_tags),$(call hu_made,$(t))) $(HU)/markov.tsv
-	$(AT)echo 'E=$(HU_E) H=$(HU_H) batch=$(HU_BATCH) bptt 70, lr $(HU_LR), drop-mult $(HU_DROP), $(call budget_words,$(HU_TIME) of wall time) each$(if $(hu_restarts), then $(HU_LM_RESTARTS) warm restart(s) of $(call budget_words,$(HU_RESTART_TIME)) at lr $(HU_RESTART_LR)), one thread each, seed $(SEED)' > $(HU)/settings.txt
+	$(AT)echo 'E=$(HU_E) H=$(HU_H) batch=$(HU_BATCH) bptt 70, lr $(HU_LR), drop-mult $(HU_DROP), output $(HU_OUTPUT), $(call budget_words,$(HU_TIME) of wall time) each$(if $(hu_restarts), then $(HU_LM_RESTARTS) warm restart(s) of $(call budget_words,$(HU_RESTART_TIME)) at lr $(HU_RESTART_LR)), one thread each, seed $(SEED)' > $(HU)/settings.txt
 	$(AT)echo 'make -C pipelines human $(MAKEOVERRIDES)' > $(HU)/command.txt
 	$(AT){ best=$$(awk -F'\t' 'NR > 1 && (b == "" || $$2 < b) { b = $$2; o = $$1 } END { printf "%s\t%.4f", o, b }' $(HU)/markov.tsv); \
 	  printf 'config\tvalid_loss\tvalid_accuracy\tbits_per_base\treference_bits_per_base\tmarkov_best_order\tmarkov_bits_per_base\ttrain_seconds\tgain_over_markov\tgain_per_cpu_hour\n'; \
@@ -102,7 +105,7 @@ hu_models := models/human-k1s1 models/human-k4s2
 $(hu_models): models/human-%:
 	@$(MAKE) --no-print-directory $(OUT)/models/human-$*/lm.$*.eval HU_CONFIGS=$(call hu_k,$*)/$(call hu_s,$*) \
 		HU_OUT=$(OUT)/models/human-$* HU_LM_RESTARTS=$(model_restarts.$*) HU_TIME=20m HU_RESTART_TIME=20m \
-		HU_LR=5e-3 HU_RESTART_LR=2.5e-3 HU_E=64 HU_H=256 HU_BATCH=32 HU_DROP=0 HU_VALID_EVERY=400 SEED=1 LM_EPOCHS=
+		HU_LR=5e-3 HU_RESTART_LR=2.5e-3 HU_E=64 HU_H=256 HU_BATCH=32 HU_DROP=0 HU_OUTPUT=kmer HU_VALID_EVERY=400 SEED=1 LM_EPOCHS=
 	@cp $(OUT)/models/human-$*/lm.$*.r$(model_restarts.$*).model $(OUT)/models/human-$*.model
 	@printf '%s\n' "$(OUT)/models/human-$*.model: $$(sha256sum < $(OUT)/models/human-$*.model | cut -d' ' -f1)" \
 		"chrX slice: $$(cat $(OUT)/models/human-$*/lm.$*.eval)" "committed: $$(grep -A3 '^## human-$*' $(TOP)/models/README.md | grep -o 'bits_per_base=[0-9.]*')"
