@@ -1,7 +1,7 @@
 # demo.mk: the README's main job, `make demo`: the GUE recipe (gue.mk) on one task on which
 # pre-training helps, started from the canonical human LM (models/human-k1s1.model; nothing is
 # pre-trained here), beside the same classifier from a random encoder (ulmfit_scratch) and the
-# k-mer logistic regression (kmer_lr), all in the same run. About 10 minutes on 2 cores (make -j2).
+# k-mer logistic regression (kmer_lr), all in the same run. About 8 minutes on 2 idle cores (make -j2), 15 on a loaded machine.
 #
 #   make -C pipelines demo [DEMO_TASK=prom_core_tata] [DEMO_OUT=out/demo]
 #

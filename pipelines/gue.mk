@@ -134,7 +134,8 @@ $(G)/%/rows.tsv: $(foreach m,$(gue_models),$(G)/%/$(m).test.metrics)
 			$(@D)/$$m.test.metrics; \
 	done > $@
 
-gue_settings = LM $(GUE_LM) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_STEPS) steps (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_RECORDS) records; $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(GUE_DIR)
+gue_rel = $(patsubst $(abspath $(TOP)/..)/%,../%,$(patsubst $(TOP)/%,%,$(abspath $(1))))
+gue_settings = LM $(call gue_rel,$(GUE_LM)) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_STEPS) steps (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_RECORDS) records; $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(call gue_rel,$(GUE_DIR))
 $(G)/results.tsv: $(foreach t,$(GUE_TASKS),$(G)/$(t)/rows.tsv)
 	$(H)echo '$(gue_settings)' > $(G)/settings.txt
 	$(H)echo '$(GUE_COMMAND)' > $(G)/command.txt

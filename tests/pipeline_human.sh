@@ -146,7 +146,7 @@ sect lncrna "$md" | grep -qF "$row" && sect lncrna "$md" | grep -qF "Command: \`
 	|| fail "docs/results.md is over 40 KB, or report.sh does not keep its sections"; ok
 # the canonical models' rebuild targets train with the settings models/README.md states
 mk -n models/human-k4s2 OUT="$T/mo" 2>&1 | tr -d '\\' | tr '\n\t' '  ' | tr -s ' ' > "$T/n9.txt" \
-	&& grep -q -- '-E 64 -H 256 -b 32 --lr 5e-3 --drop-mult 0 --epochs 1000 --time 20m --valid-every 400 --seed 1' "$T/n9.txt" \
+	&& grep -q -- '-E 64 -H 256 -b 32 --lr 5e-3 --drop-mult 0 --output kmer --epochs 1000 --time 20m --valid-every 400 --seed 1' "$T/n9.txt" \
 	&& grep -q -- "--lr 2.5e-3 --lr-factor 1 --drop-mult 0 --epochs 1000 --time 20m --valid-every 400 --seed 1 --log [^ ]*/mo/models/human-k4s2/lm.k4s2.r3.log.tsv" "$T/n9.txt" \
 	&& ! grep -q 'lm.k4s2.r4' "$T/n9.txt" \
 	&& mk -n models/human-k1s1 OUT="$T/mo" 2>&1 | grep -q 'lm.k1s1.r6.log.tsv' || fail "models/human-*: $(head -n 5 "$T/n9.txt")"; ok
