@@ -106,7 +106,8 @@ wait_step() {
 rank_pid() { pgrep -f -- "$1" | grep -v "^$$\$" | while read -r p; do [ "$(cat /proc/$p/comm)" = lmtrain ] && echo "$p"; done | tail -n 1; }
 
 # 2. SIGTERM to one rank, then resume on 2 ranks; the reference: the same command uninterrupted
-run=$(train r 8 --seed 3 --checkpoint-every 0.005)
+#    (4 epochs, so that a fast machine is still training when the signals come)
+run=$(train r 8 --seed 3 --checkpoint-every 0.005 -e 4)
 $MPIRUN $run || fail "2 ranks exited $?"
 mv "$T/r.model" "$T/ref.model"
 rm -f "$T/r.log"
