@@ -77,14 +77,8 @@ static void run_job(void *arg, int j, int job)
 		k->rc = gu_cls_share_backward(k->w, g, t->dfeat + (size_t)k->row0 * t->F);
 		if (k->rc < 0) snprintf(k->err, sizeof k->err, "%s", gu_errmsg());
 	} else if (job == JOB_SUM) {
-		size_t n = t->m->n_params, per = (n + (size_t)t->nt - 1) / (size_t)t->nt;
-		size_t a = (size_t)j * per, e = a + per < n ? a + per : n;
-		for (int i = 1; i < t->nt; i++) {
-			if (!t->wk[i].b) continue;
-			const float *restrict s = t->wk[i].grad;
-			float *restrict d = t->grad0;
-			for (size_t p = a; p < e; p++) d[p] += s[p];
-		}
+		for (int i = 1; i < t->nt; i++)
+			if (t->wk[i].b) tpool_add_slice(t->grad0, t->wk[i].grad, t->m->n_params, j, t->nt);
 	}
 }
 

@@ -55,14 +55,9 @@ static void run_job(void *arg, int j, int job)
 		if (k->rc < 0) snprintf(k->err, sizeof k->err, "%s", gu_errmsg());
 	} else if (job == JOB_SUM) {
 		/* grad0 += grad_1 + ... over this thread's slice of the block, in thread order */
-		size_t n = t->m->n_params, per = (n + (size_t)t->nt - 1) / (size_t)t->nt;
-		size_t a = (size_t)j * per, e = a + per < n ? a + per : n;
-		for (int i = 1; i < t->nt; i++) {
-			if (t->wk[i].rc < 0) continue; /* nothing accumulated */
-			const float *restrict s = t->wk[i].grad;
-			float *restrict d = t->grad0;
-			for (size_t p = a; p < e; p++) d[p] += s[p];
-		}
+		for (int i = 1; i < t->nt; i++)
+			if (t->wk[i].rc >= 0) /* else nothing accumulated */
+				tpool_add_slice(t->grad0, t->wk[i].grad, t->m->n_params, j, t->nt);
 	}
 }
 

@@ -99,3 +99,9 @@ void tpool_run(tpool *p, int job)
 		pthread_mutex_unlock(&p->mu);
 	}
 }
+
+void tpool_add_slice(float *restrict dst, const float *restrict src, size_t n, int j, int nt)
+{
+	size_t per = (n + (size_t)nt - 1) / (size_t)nt, a = (size_t)j * per, e = a + per < n ? a + per : n;
+	for (size_t p = a; p < e; p++) dst[p] += src[p];
+}

@@ -3,6 +3,7 @@
  * tpool: htslib exports pool_new and pool_free, and a program's own would replace them. */
 #ifndef GU_POOL_H
 #define GU_POOL_H
+#include <stddef.h>
 
 typedef struct tpool tpool;
 /* fn(arg, j, job) runs thread j's part of a job. */
@@ -14,4 +15,7 @@ tpool *tpool_new(int n, tpool_fn fn, void *arg);
 void tpool_run(tpool *p, int job);
 /* Stops and joins the threads. */
 void tpool_free(tpool *p);
+/* Thread j of nt's part of a gradient sum: dst += src over j's slice of n floats (the teams'
+ * JOB_SUM, one call per source in thread order, so the sums do not depend on nt's slicing). */
+void tpool_add_slice(float *restrict dst, const float *restrict src, size_t n, int j, int nt);
 #endif

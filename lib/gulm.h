@@ -551,8 +551,9 @@ typedef struct {
 	float *c[GU_MAX_LAYERS];  /* (B,n_l) */
 	/* results of the last call (read-only) */
 	float *logits;            /* (T*B,n_out) logits; after a call with a gradient: dloss/dlogits */
-	int32_t *target;          /* (T*B) the decoder's class of each target of the last call: y
-				   * (kmer), or gu_lm_bases_targets' classes, -1 where ignored */
+	int32_t *target;          /* bases output only (NULL for kmer, whose classes are y): (T*B)
+				   * gu_lm_bases_targets' class of each target of the last call,
+				   * -1 where ignored */
 	float *out;               /* (T,B,E) last LSTM output, undropped (what AR/TAR read) */
 	gu_lm_priv *p;            /* caches, masks and scratch */
 } gu_lm;

@@ -443,7 +443,7 @@ gu_lm *gu_lm_new(const gu_model *m, int T, int B)
 	size_t TB = (size_t)T * B;
 	if (!(p->ch = chunk_new(&p->e, T, 0))) goto fail;
 	if (!(w->logits = falloc(TB * n_out)) || !(w->out = falloc(TB * w->E)) ||
-	    !(w->target = gu_calloc(TB, sizeof *w->target)) ||
+	    (p->bases && !(w->target = gu_calloc(TB, sizeof *w->target))) ||
 	    !(p->out_mask = falloc((size_t)B * w->E)) || !(p->dec_in = falloc(TB * w->E)) ||
 	    !(p->d_out = falloc(TB * w->E)))
 		goto fail;
@@ -490,8 +490,6 @@ int gu_lm_step(gu_lm *w, float *grad, const int32_t *x, const int32_t *y, int tr
 	if (p->bases) {
 		gu_lm_bases_targets(w->target, x, y, (size_t)M, w->m->vocab);
 		tgt = w->target;
-	} else {
-		memcpy(w->target, y, (size_t)M * sizeof *y);
 	}
 	const float *dec_in = w->out;
 	int out_drop = train && w->p_output > 0;
