@@ -30,7 +30,7 @@ typedef struct {
 	char **valid;
 	int n_valid;
 	int no_pretrain, B, bptt, threads, emb, hidden, layers;
-	long max_len, precise_bn, max_records;
+	long max_len, precise_bn, max_records, max_tokens;
 	double drop_mult, wd, clip, alpha, beta, lr_factor;
 	uint64_t seed;
 	stage_t stage[MAX_STAGES];
@@ -71,6 +71,8 @@ static void usage(FILE *fp, const opts_t *o)
 		"                       e.g. all:4:1e-2 (one stage, everything trains), 1:2:2e-2,all:5:1e-3\n"
 		"      --max-records N  fewer epochs when the stages would read more than N training\n"
 		"                       records: each stage's shrink alike (at least 1) [0 = off]\n"
+		"      --max-tokens N   the same for N training tokens (a budget in work for records of\n"
+		"                       any length; K, M, G suffixes) [0 = off]\n"
 		"      --lr-factor F    discriminative rates: each group down divides the lr by F [2.6]\n"
 		"  -b, --batch INT      records per batch [%d]\n"
 		"      --wd F           decoupled weight decay [%g]\n"
@@ -460,7 +462,7 @@ static const char *label_list(char **l, int n)
 static void parse_args(opts_t *o, int argc, char **argv)
 {
 	enum { O_NOPRE = 256, O_LAYERS, O_DROP, O_BPTT, O_MAXLEN, O_STAGES, O_WD, O_CLIP, O_SEED,
-	       O_LOG, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR, O_PRECISE_BN, O_MAXREC };
+	       O_LOG, O_VERSION, O_ALPHA, O_BETA, O_LRFACTOR, O_PRECISE_BN, O_MAXREC, O_MAXTOK };
 	static const struct option lopts[] = {
 		{"lm", required_argument, 0, 'm'},	     {"no-pretrain", no_argument, 0, O_NOPRE},
 		{"vocab", required_argument, 0, 'v'},	     {"emb", required_argument, 0, 'E'},
@@ -468,7 +470,7 @@ static void parse_args(opts_t *o, int argc, char **argv)
 		{"drop-mult", required_argument, 0, O_DROP}, {"bptt", required_argument, 0, O_BPTT},
 		{"max-len", required_argument, 0, O_MAXLEN}, {"valid", required_argument, 0, 'V'},
 		{"stages", required_argument, 0, O_STAGES},  {"batch", required_argument, 0, 'b'},
-		{"max-records", required_argument, 0, O_MAXREC},
+		{"max-records", required_argument, 0, O_MAXREC}, {"max-tokens", required_argument, 0, O_MAXTOK},
 		{"wd", required_argument, 0, O_WD},	     {"clip", required_argument, 0, O_CLIP},
 		{"seed", required_argument, 0, O_SEED},
 		{"log", required_argument, 0, O_LOG},	     TR_LONG_OPTIONS,
@@ -500,6 +502,7 @@ static void parse_args(opts_t *o, int argc, char **argv)
 		case O_WD: o->wd = fl_parse_double(optarg, "--wd", 0, 1); break;
 		case O_CLIP: o->clip = fl_parse_double(optarg, "--clip", 0, 1e30); break;
 		case O_MAXREC: o->max_records = fl_parse_size(optarg, "--max-records", 1, INT64_MAX); break;
+		case O_MAXTOK: o->max_tokens = fl_parse_size(optarg, "--max-tokens", 1, INT64_MAX); break;
 		case O_PRECISE_BN: o->precise_bn = fl_parse_size(optarg, "--precise-bn", 0, INT32_MAX); break;
 		case O_SEED: o->seed = (uint64_t)fl_parse_long(optarg, "--seed", 0, INT64_MAX), o->tr.seed_set = 1; break;
 		case O_LOG: o->log = optarg; break;
@@ -570,15 +573,26 @@ static char **load_data(fit_t *f, const gu_vocab *v, const gu_model *has, cd_set
 	return labels;
 }
 
-/* --max-records N: when the stages would read more than N training records, every stage's
- * epochs shrink by the same factor (at least one each), so a large set trains for about N
- * records: a budget in work, the same on any machine however loaded, where --time is not. */
-static void fit_records_budget(opts_t *o, int64_t n_train)
+/* --max-records N, --max-tokens N: when the stages would read more than N training records
+ * (tokens), every stage's epochs shrink by the same factor (at least one each), so a large set
+ * trains for about N: a budget in work, the same on any machine however loaded, where --time is
+ * not. With both, the tighter one. */
+static void fit_work_budget(opts_t *o, int64_t n_train, int64_t n_tok)
 {
 	int64_t total = 0;
 	for (int i = 0; i < o->n_stages; i++) total += o->stage[i].epochs;
-	if (o->max_records <= 0 || total * n_train <= o->max_records) return;
-	const double f = (double)o->max_records / ((double)total * (double)n_train);
+	double f = 1;
+	const char *by = NULL;
+	long long cap = 0, have = 0;
+	if (o->max_records > 0 && total * n_train > o->max_records) {
+		f = (double)o->max_records / ((double)total * (double)n_train);
+		by = "records", cap = o->max_records, have = n_train;
+	}
+	if (o->max_tokens > 0 && total * n_tok > o->max_tokens) {
+		const double ft = (double)o->max_tokens / ((double)total * (double)n_tok);
+		if (ft < f) f = ft, by = "tokens", cap = o->max_tokens, have = n_tok;
+	}
+	if (!by) return;
 	char was[256] = "", now[256] = "";
 	for (int i = 0; i < o->n_stages; i++) {
 		stage_t *st = &o->stage[i];
@@ -588,8 +602,7 @@ static void fit_records_budget(opts_t *o, int64_t n_train)
 		st->epochs = e < 1 ? 1 : (int)e;
 		snprintf(now + ln, sizeof now - ln, "%s%d", i ? "," : "", st->epochs);
 	}
-	fl_info("--max-records %lld: %lld training records, stages of %s epochs instead of %s", (long long)o->max_records, (long long)n_train,
-		now, was);
+	fl_info("--max-%s %lld: %lld training %s, stages of %s epochs instead of %s", by, cap, have, by, now, was);
 }
 
 /* Work buffers for the largest batch, the keep-best copy, the log. */
@@ -685,7 +698,7 @@ int main(int argc, char **argv)
 	int n_labels;
 	const gu_model *has = f.m ? f.m : lm && lm->hp.kind == GU_MODEL_CLS ? lm : NULL;
 	char **labels = load_data(&f, v, has, &train_set, &valid_set, &n_labels);
-	fit_records_budget(&o, train_set.n);
+	fit_work_budget(&o, train_set.n, train_set.n_tok);
 	if (!f.m) {
 		gu_rng init;
 		gu_rng_seed(&init, o.seed);

@@ -11,8 +11,8 @@
 #      sequences for GUE_TUNE_STEPS steps (fewer when GUE_TUNE_EPOCHS epochs hold fewer), dev
 #      as its validation set
 #   3. clstrain: the classifier with clstrain's defaults (two head-only epochs, then eight of
-#      everything; the epoch with the lowest dev loss kept), fewer epochs on a set larger than
-#      GUE_CLS_RECORDS / 10 records (--max-records)
+#      everything; the epoch with the lowest dev loss kept), fewer epochs on a set of more than
+#      GUE_CLS_TOKENS / 10 tokens (--max-tokens)
 #   4. clspredict on test, scored once (metrics, ROC, predictions)
 #   5. kmerlr (baselines/kmerlr): the 1- to 6-mer logistic regression, C chosen on dev, on test
 #   GUE_NOPRE=yes adds the same classifier from a random encoder (no pre-training, E and H of
@@ -21,7 +21,8 @@
 # test set, one row per task and model (ulmfit, kmer_lr, and ulmfit_scratch); settings.txt and
 # command.txt beside it. The budgets are work, not wall time, so a loaded machine gives the same
 # models, later: 700 fine-tuning steps of 64 x 70 tokens (about 3 min on one core) and at most
-# 160,000 classifier records of 70-300 bases (up to about 25 min on one core, the largest tasks).
+# 40M classifier tokens (the full 2 + 8 epochs of the largest GUE task read 33M, about 40 min on
+# one core; a larger set, or one of longer sequences, trains fewer epochs).
 # GUE_TUNE_TIME and GUE_CLS_TIME only stop a step that runs far too long (a warning, and the
 # model as it is). A step interrupted (Ctrl-C, a lost session) resumes from its checkpoint.
 #
@@ -50,7 +51,7 @@ GUE_S     ?= 1
 GUE_TUNE_STEPS  ?= 700
 GUE_TUNE_EPOCHS ?= 20
 GUE_TUNE_TIME   ?= 30m
-GUE_CLS_RECORDS ?= 160000
+GUE_CLS_TOKENS  ?= 40M
 GUE_CLS_TIME    ?= 60m
 GUE_THREADS     ?= 1
 GUE_NOPRE       ?=
@@ -98,16 +99,16 @@ $(G)/%/tuned.model: $(GUE_LM) $(G)/%/train.tok $(G)/%/dev.tok
 		$(GUE_TUNE_OPTS) --log $(@D)/tuned.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
 $(G)/%/cls.ulmfit.model: $(G)/%/tuned.model $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "[gue $*] training the classifier (at most $(GUE_CLS_RECORDS) records, best epoch on dev)"
-	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-records $(GUE_CLS_RECORDS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
+	@echo "[gue $*] training the classifier (at most $(GUE_CLS_TOKENS) tokens, best epoch on dev)"
+	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-tokens $(GUE_CLS_TOKENS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit.log.tsv --checkpoint $@.ckpt $(call gue_resume,$@,-m $<,$^) -o $@ $(word 2,$^)
 
 $(G)/%/vocab.tsv: $(G)/%/train.tok
 	$(H)$(BIN)/kmervocab $(Q) $< -o $@
 
 $(G)/%/cls.ulmfit_scratch.model: $(G)/%/vocab.tsv $(G)/%/train.tok $(G)/%/dev.tok
-	@echo "[gue $*] training the classifier without pre-training (at most $(GUE_CLS_RECORDS) records)"
-	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-records $(GUE_CLS_RECORDS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
+	@echo "[gue $*] training the classifier without pre-training (at most $(GUE_CLS_TOKENS) tokens)"
+	$(H)$(BIN)/clstrain $(Q) -V $(word 3,$^) --max-tokens $(GUE_CLS_TOKENS) --time $(GUE_CLS_TIME) -t $(GUE_THREADS) --seed $(SEED) $(GUE_CLS_OPTS) \
 		--log $(@D)/cls.ulmfit_scratch.log.tsv --checkpoint $@.ckpt \
 		$(call gue_resume,$@,--no-pretrain -v $< -E $(GUE_NOPRE_E) -H $(GUE_NOPRE_H),$^) -o $@ $(word 2,$^)
 
@@ -135,7 +136,7 @@ $(G)/%/rows.tsv: $(foreach m,$(gue_models),$(G)/%/$(m).test.metrics)
 	done > $@
 
 gue_rel = $(patsubst $(abspath $(TOP)/..)/%,../%,$(patsubst $(TOP)/%,%,$(abspath $(1))))
-gue_settings = LM $(call gue_rel,$(GUE_LM)) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_STEPS) steps (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_RECORDS) records; $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(call gue_rel,$(GUE_DIR))
+gue_settings = LM $(call gue_rel,$(GUE_LM)) (k=$(GUE_K), stride $(GUE_S)) fine-tuned $(GUE_TUNE_STEPS) steps (at most $(GUE_TUNE_EPOCHS) epochs)$(if $(GUE_TUNE_OPTS), with $(GUE_TUNE_OPTS)); classifier: clstrain defaults$(if $(GUE_CLS_OPTS), and $(GUE_CLS_OPTS)), best dev epoch, at most $(GUE_CLS_TOKENS) tokens; $(GUE_THREADS) thread(s) a step; kmer_lr: kmerlr$(if $(GUE_KMERLR_OPTS), $(GUE_KMERLR_OPTS)) (1..6-mers, C and scaling chosen on dev)$(if $(GUE_NOPRE),; ulmfit_scratch: --no-pretrain E=$(GUE_NOPRE_E) H=$(GUE_NOPRE_H)); seed $(SEED); tasks from $(call gue_rel,$(GUE_DIR))
 $(G)/results.tsv: $(foreach t,$(GUE_TASKS),$(G)/$(t)/rows.tsv)
 	$(H)echo '$(gue_settings)' > $(G)/settings.txt
 	$(H)echo '$(GUE_COMMAND)' > $(G)/command.txt
