@@ -155,7 +155,7 @@ gue_body() { # $1 folder, $2 the target that made it
 	echo "defaults (best dev epoch kept); kmer_lr = the simple baseline of the same run (\`bin/kmerlr\`: L2"
 	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); ulmfit_scratch, when present, the"
 	echo "same classifier without pre-training. Published: DNABERT-2 and the best model of its paper"
-	echo "(GPU transformers of 89M-2.5B parameters). Budgets are steps and records, not wall time: a"
+	echo "(GPU transformers of 89M-2.5B parameters). Budgets are steps and tokens, not wall time: a"
 	echo "loaded machine gives the same models, later."
 	echo
 	local t
@@ -227,7 +227,7 @@ old_section() { # the section NAME of the page as it stands (from its marker to 
 	echo
 	echo "The current result of each benchmark, written by \`pipelines/report.sh\` from the pipelines' outputs"
 	echo "(never by hand). Each section gives the command that made it, the machine, the date and the budget;"
-	echo "the demo and the GUE recipe train for fixed steps and records (the same numbers on a loaded"
+	echo "the demo and the GUE recipe train for fixed steps and tokens (the same numbers on a loaded"
 	echo "machine); the other pipelines on wall-clock budgets, so their numbers move with the machine's"
 	echo "speed and load. Older runs are in git history."
 	echo
