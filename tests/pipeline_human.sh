@@ -38,6 +38,9 @@ h=$T/human/results.tsv l=$T/lncrna/results.tsv
 # human: one row a configuration, finite bits per base, the Markov baseline beside it
 [ "$(head -n 1 "$h" | cut -f1,4,7)" = "$(printf 'config\tbits_per_base\tmarkov_bits_per_base')" ] || fail "human table header: $(head -n 1 "$h")"; ok
 [ "$(tail -n +2 "$h" | cut -f1 | tr '\n' ' ')" = "k3s1 k4s2 " ] || fail "human table rows: $(tail -n +2 "$h" | cut -f1)"; ok
+# the LMs predict the stride's new bases by default (HU_OUTPUT=bases), and the settings say so
+grep -q -- '--output bases' "$T/n0.txt" && grep -q 'output bases' "$T/human/settings.txt" \
+	|| fail "human: the LMs' output is not bases by default: $(cat "$T/human/settings.txt")"; ok
 awk -F'\t' 'NR > 1 && !($4 > 0.5 && $4 < 5 && $7 > 0.5 && $7 < 3) { bad = 1 } END { exit bad }' "$h" || fail "human bits per base out of range"; ok
 # lncRNA: three sets by two models, accuracies in [0, 1], the baselines beside them
 [ "$(tail -n +2 "$l" | cut -f1,2 | tr '\t\n' ': ')" = "test:ulmfit test:nopre challenge:ulmfit challenge:nopre mouse:ulmfit mouse:nopre " ] \
