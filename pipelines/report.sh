@@ -161,9 +161,10 @@ gue_body() { # $1 folder, $2 the target that made it
 	local t
 	t=$(mktemp)
 	gue_published > "$t.pub"
-	awk -F'\t' 'FNR == NR { pub[$1] = $2 "\t" $3; dn[$1] = $2; next }
+	# the table to $t, and the count of tasks where ulmfit is above kmer_lr to $t.wins
+	awk -F'\t' -v wins="$t.wins" 'FNR == NR { pub[$1] = $2 "\t" $3; dn[$1] = $2; next }
 		FNR == 1 { next }
-		{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } m[$1, $2] = sprintf("%.1f", 100 * $4); models[$2] = 1
+		{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1, $2] = $4; m[$1, $2] = sprintf("%.1f", 100 * $4); models[$2] = 1
 		  sum[$2] += 100 * $4; cnt[$2]++ }
 		END {
 			h = "task"; split("ulmfit ulmfit_scratch kmer_lr", ms, " ")
@@ -174,19 +175,21 @@ gue_body() { # $1 folder, $2 the target that made it
 				for (i = 1; i <= 3; i++) if (ms[i] in models) r = r "\t" ((order[j], ms[i]) in m ? m[order[j], ms[i]] : "-")
 				print r "\t" (order[j] in pub ? pub[order[j]] : "-\t-")
 				if (order[j] in dn) dsum += dn[order[j]]; else dmiss = 1
+				if ((order[j], "ulmfit") in v && (order[j], "kmer_lr") in v) {
+					t++
+					if (v[order[j], "ulmfit"] > v[order[j], "kmer_lr"]) w++; else l = l (l ? ", " : "") order[j]
+				}
 			}
+			if (t) printf "ulmfit is above kmer_lr on %d of %d task(s)%s.\n", w, t, l ? "; not on " l : "" > wins
 			if (n < 2) exit
 			r = "mean of " n
 			for (i = 1; i <= 3; i++) if (ms[i] in models) r = r "\t" (cnt[ms[i]] == n ? sprintf("%.1f", sum[ms[i]] / n) : "-")
 			print r "\t" (dmiss ? "-" : sprintf("%.1f", dsum / n)) "\t"
 		}' "$t.pub" "$1/results.tsv" > "$t"
 	md_table "$t"
-	rm -f "$t" "$t.pub"
 	echo
-	awk -F'\t' 'NR > 1 { v[$1, $2] = $4; if (!($1 in s)) { s[$1] = 1; o[++n] = $1 } }
-		END { for (j = 1; j <= n; j++) if ((o[j], "ulmfit") in v && (o[j], "kmer_lr") in v) { t++
-				if (v[o[j], "ulmfit"] > v[o[j], "kmer_lr"]) w++; else l = l (l ? ", " : "") o[j] }
-			if (t) printf "ulmfit is above kmer_lr on %d of %d task(s)%s.\n", w, t, l ? "; not on " l : "" }' "$1/results.tsv"
+	cat "$t.wins" 2> /dev/null || true
+	rm -f "$t" "$t.pub" "$t.wins"
 	settings_line "$1"
 	echo
 	local d
