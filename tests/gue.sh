@@ -58,6 +58,28 @@ mk > "$T/make2.out" 2>&1 && ! grep -q '^\[gue m2\]' "$T/make2.out" || fail "a se
 # GUE_TASKS picks tasks (what make would run for a fresh output folder)
 mk -n GUE_TASKS=pct GUE_OUT="$T/out1" > "$T/n.out" 2>&1 && grep -q '^echo "\[gue pct\] training the classifier' "$T/n.out" \
 	&& ! grep -q 'gue m2' "$T/n.out" || fail "GUE_TASKS=pct"; ok
+# the data folder re-dated (a new mount), its files unchanged: nothing is trained or scored again
+m=$(stat -c %Y "$T/out/m2/cls.ulmfit.model")
+sleep 1 && touch "$T"/data/*/*.csv.gz
+mk > "$T/make3.out" 2>&1 && ! grep -q 'fine-tuning\|training\|scoring' "$T/make3.out" \
+	&& [ "$(stat -c %Y "$T/out/m2/cls.ulmfit.model")" = "$m" ] || fail "re-dated data redid steps: $(grep '^\[gue' "$T/make3.out")"; ok
+# dev.tsv: the ULMFiT models on dev, a row each
+[ "$(cut -f1,2 "$T/out/dev.tsv" | tr '\t\n' ': ')" = "task:model m2:ulmfit m2:ulmfit_scratch pct:ulmfit pct:ulmfit_scratch " ] \
+	|| fail "dev.tsv: $(cat "$T/out/dev.tsv")"; ok
+
+# GUE_PAIR: the reverse-complement classifier and the pair, whose probabilities are the mean of
+# its two members' (each on its own strand, the same records in the same order)
+mk GUE_TASKS=m2 GUE_PAIR=yes > "$T/pair.out" 2>&1 || { tail -20 "$T/pair.out"; fail "make gue GUE_PAIR=yes failed"; }
+[ "$(tail -n +2 "$R" | cut -f2 | tr '\n' ' ')" = "ulmfit ulmfit_scratch ulmfit_rc ulmfit_pair kmer_lr " ] \
+	&& [ "$(tail -n +2 "$T/out/dev.tsv" | cut -f2 | tr '\n' ' ')" = "ulmfit ulmfit_scratch ulmfit_rc ulmfit_pair " ] \
+	|| fail "GUE_PAIR rows: $(cut -f1,2 "$R" "$T/out/dev.tsv" | tr '\t\n' ': ')"; ok
+! grep -q 'fine-tuning human-k1s1.model on train ([0-9]' "$T/pair.out" && grep -q 'fine-tuning human-k1s1.model on train (reverse complements)' "$T/pair.out" \
+	|| fail "GUE_PAIR must add the reverse-complement steps only: $(grep '^\[gue' "$T/pair.out")"; ok
+paste "$T/out/m2/ulmfit.test.tsv" "$T/out/m2/ulmfit_rc.test.tsv" "$T/out/m2/ulmfit_pair.test.tsv" | awk -F'\t' '
+	NR > 1 { n++; if ($1 != $5 || $1 != $9) bad = "names differ at " NR
+		d = ($3 + $7) / 2 - $11; if (d < 0) d = -d; if (d > 2e-6) bad = "p_0 at " NR ": " $3 ", " $7 " -> " $11 }
+	END { if (bad != "" || n != 200) { print bad " (" n " records)"; exit 1 } }' > "$T/pair.chk" \
+	|| fail "ulmfit_pair is not the mean of ulmfit and ulmfit_rc: $(cat "$T/pair.chk")"; ok
 
 # make demo's target (pipelines/demo.mk): the recipe on one task, with the classifier from scratch
 # and the baseline, its table printed and written, its own command recorded
@@ -73,7 +95,8 @@ bad() { # WHAT FILE-CONTENT EXPECTED-MESSAGE
 	printf "$2" | gzip -c > "$T/bad/b1/train.csv.gz"
 	cp "$T/data/pct/dev.csv.gz" "$T/data/pct/test.csv.gz" "$T/bad/b1/"
 	if mk GUE_DIR="$T/bad" GUE_OUT="$T/badout" GUE_NOPRE= > "$T/bad.out" 2>&1; then fail "$1: make succeeded"; fi
-	[ "$(grep -c '^fa2kmer: ' "$T/bad.out")" = 1 ] && grep -qF "fa2kmer: $T/bad/b1/train.csv.gz: $3" "$T/bad.out" \
+	# (the other sets may be tokenised beside it, with -j2: their progress lines name no file)
+	[ "$(grep -c "^fa2kmer: $T/bad/" "$T/bad.out")" = 1 ] && grep -qF "fa2kmer: $T/bad/b1/train.csv.gz: $3" "$T/bad.out" \
 		|| fail "$1: $(grep '^fa2kmer' "$T/bad.out")"
 	ok
 }
