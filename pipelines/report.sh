@@ -153,8 +153,9 @@ gue_body() { # $1 folder, $2 the target that made it
 	echo "Test MCC x 100, each test set scored once; everything chosen on dev. ulmfit = the canonical"
 	echo "human LM fine-tuned on the task's training sequences, then the classifier with clstrain's"
 	echo "defaults (best dev epoch kept); kmer_lr = the simple baseline of the same run (\`bin/kmerlr\`: L2"
-	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); ulmfit_scratch, when present, the"
-	echo "same classifier without pre-training. Published: DNABERT-2 and the best model of its paper"
+	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); when present, ulmfit_scratch is the"
+	echo "same classifier without pre-training, ulmfit_rc the same recipe on the reverse complements and"
+	echo "ulmfit_pair the mean of the two (GUE_PAIR). Published: DNABERT-2 and the best model of its paper"
 	echo "(GPU transformers of 89M-2.5B parameters). Budgets are steps and tokens, not wall time: a"
 	echo "loaded machine gives the same models, later."
 	echo
@@ -167,12 +168,12 @@ gue_body() { # $1 folder, $2 the target that made it
 		{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1, $2] = $4; m[$1, $2] = sprintf("%.1f", 100 * $4); models[$2] = 1
 		  sum[$2] += 100 * $4; cnt[$2]++ }
 		END {
-			h = "task"; split("ulmfit ulmfit_scratch kmer_lr", ms, " ")
-			for (i = 1; i <= 3; i++) if (ms[i] in models) h = h "\t" ms[i]
+			h = "task"; nm = split("ulmfit ulmfit_rc ulmfit_pair ulmfit_scratch kmer_lr", ms, " ")
+			for (i = 1; i <= nm; i++) if (ms[i] in models) h = h "\t" ms[i]
 			print h "\tDNABERT-2\tbest published"
 			for (j = 1; j <= n; j++) {
 				r = order[j]
-				for (i = 1; i <= 3; i++) if (ms[i] in models) r = r "\t" ((order[j], ms[i]) in m ? m[order[j], ms[i]] : "-")
+				for (i = 1; i <= nm; i++) if (ms[i] in models) r = r "\t" ((order[j], ms[i]) in m ? m[order[j], ms[i]] : "-")
 				print r "\t" (order[j] in pub ? pub[order[j]] : "-\t-")
 				if (order[j] in dn) dsum += dn[order[j]]; else dmiss = 1
 				if ((order[j], "ulmfit") in v && (order[j], "kmer_lr") in v) {
@@ -183,7 +184,7 @@ gue_body() { # $1 folder, $2 the target that made it
 			if (t) printf "ulmfit is above kmer_lr on %d of %d task(s)%s.\n", w, t, l ? "; not on " l : "" > wins
 			if (n < 2) exit
 			r = "mean of " n
-			for (i = 1; i <= 3; i++) if (ms[i] in models) r = r "\t" (cnt[ms[i]] == n ? sprintf("%.1f", sum[ms[i]] / n) : "-")
+			for (i = 1; i <= nm; i++) if (ms[i] in models) r = r "\t" (cnt[ms[i]] == n ? sprintf("%.1f", sum[ms[i]] / n) : "-")
 			print r "\t" (dmiss ? "-" : sprintf("%.1f", dsum / n)) "\t"
 		}' "$t.pub" "$1/results.tsv" > "$t"
 	md_table "$t"
