@@ -24,7 +24,7 @@
 # $(GUE_OUT)/dev.tsv holds the same columns for the ULMFiT models on dev: the set to compare
 # variants on (kmer_lr is left out: its dev score is the maximum of its penalty search).
 # Nothing is chosen on test. $(GUE_OUT)/results.tsv: task, model, accuracy, mcc, roc_auc of the
-# test set, one row per task and model (ulmfit, kmer_lr, and ulmfit_scratch); settings.txt and
+# test set, one row per task and model (ulmfit, kmer_lr, and those asked for); settings.txt and
 # command.txt beside it. The budgets are work, not wall time, so a loaded machine gives the same
 # models, later: 700 fine-tuning steps of 64 x 70 tokens (about 3 min on one core) and at most
 # 40M classifier tokens (the full 2 + 8 epochs of the largest GUE task read 33M, about 40 min on
