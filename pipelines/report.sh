@@ -137,8 +137,9 @@ section_demo() {
 	echo
 	gue_body "$1" demo
 	echo
-	echo "ulmfit_scratch is the same classifier from a random encoder (the same E, H and budget): what the"
-	echo "pre-trained LM adds. kmer_lr is the simple baseline, in the same run."
+	echo "ulmfit_scratch is ulmfit_fwd's classifier from a random encoder (the same E, H and budget):"
+	echo "ulmfit_fwd minus ulmfit_scratch is what the pre-trained LM adds. kmer_lr is the simple baseline,"
+	echo "in the same run."
 }
 
 section_gue() {
@@ -152,12 +153,12 @@ gue_body() { # $1 folder, $2 the target that made it
 	echo
 	echo "Test MCC x 100, each test set scored once; everything chosen on dev. ulmfit = the canonical"
 	echo "human LM fine-tuned on the task's training sequences, then the classifier with clstrain's"
-	echo "defaults (best dev epoch kept); kmer_lr = the simple baseline of the same run (\`bin/kmerlr\`: L2"
-	echo "logistic regression on 1- to 6-mer counts, C chosen on dev); when present, ulmfit_scratch is the"
-	echo "same classifier without pre-training, ulmfit_rc the same recipe on the reverse complements and"
-	echo "ulmfit_pair the mean of the two (GUE_PAIR). Published: DNABERT-2 and the best model of its paper"
-	echo "(GPU transformers of 89M-2.5B parameters). Budgets are steps and tokens, not wall time: a"
-	echo "loaded machine gives the same models, later."
+	echo "defaults (best dev epoch kept), on each strand (ulmfit_fwd on the sequences, ulmfit_rc on their"
+	echo "reverse complements), the two classifiers' probabilities averaged; kmer_lr = the simple baseline"
+	echo "of the same run (\`bin/kmerlr\`: L2 logistic regression on 1- to 6-mer counts, C chosen on dev);"
+	echo "ulmfit_scratch, when present, is ulmfit_fwd without pre-training. Published: DNABERT-2 and the"
+	echo "best model of its paper (GPU transformers of 89M-2.5B parameters). Budgets are steps and tokens:"
+	echo "a loaded machine gives the same models, later."
 	echo
 	local t
 	t=$(mktemp)
@@ -168,7 +169,7 @@ gue_body() { # $1 folder, $2 the target that made it
 		{ if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1, $2] = $4; m[$1, $2] = sprintf("%.1f", 100 * $4); models[$2] = 1
 		  sum[$2] += 100 * $4; cnt[$2]++ }
 		END {
-			h = "task"; nm = split("ulmfit ulmfit_rc ulmfit_pair ulmfit_scratch kmer_lr", ms, " ")
+			h = "task"; nm = split("ulmfit ulmfit_fwd ulmfit_rc ulmfit_scratch kmer_lr", ms, " ")
 			for (i = 1; i <= nm; i++) if (ms[i] in models) h = h "\t" ms[i]
 			print h "\tDNABERT-2\tbest published"
 			for (j = 1; j <= n; j++) {
