@@ -2,7 +2,7 @@
 # pre-training helps, started from the canonical human LM (models/human-k1s1.model; nothing is
 # pre-trained here): the forward + reverse-complement pair (ulmfit) and its members, beside the
 # forward classifier from a random encoder (ulmfit_scratch, to compare with ulmfit_fwd) and the
-# k-mer logistic regression (kmer_lr), all in the same run. About 8 minutes on 2 idle cores (make -j2), 15 on a loaded machine.
+# k-mer logistic regression (kmer_lr), all in the same run. About 10 minutes on 2 idle cores (make -j2).
 #
 #   make -C pipelines demo [DEMO_TASK=prom_core_tata] [DEMO_OUT=out/demo]
 #
