@@ -77,7 +77,7 @@ grep -q 'GUE_STRANDS=rev: use both (the pair) or fwd' "$T/n.out" || fail "GUE_ST
 # the data folder re-dated (a new mount), its files unchanged: nothing is trained or scored again
 m=$(stat -c %Y "$T/out/m2/cls.ulmfit_fwd.model")
 sleep 1 && touch "$T"/data/*/*.csv.gz
-mk > "$T/make3.out" 2>&1 && ! grep -q 'fine-tuning\|training\|scoring' "$T/make3.out" \
+mk > "$T/make3.out" 2>&1 && ! grep -q '^\[gue' "$T/make3.out" \
 	&& [ "$(stat -c %Y "$T/out/m2/cls.ulmfit_fwd.model")" = "$m" ] || fail "re-dated data redid steps: $(grep '^\[gue' "$T/make3.out")"; ok
 # dev.tsv: the ULMFiT models on dev, a row each
 [ "$(cut -f1,2 "$T/out/dev.tsv" | tr '\t\n' ': ')" = "task:model m2:ulmfit m2:ulmfit_fwd m2:ulmfit_rc m2:ulmfit_scratch pct:ulmfit pct:ulmfit_fwd pct:ulmfit_rc pct:ulmfit_scratch " ] \
