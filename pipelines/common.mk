@@ -23,7 +23,8 @@ Q    ?=
 # own progress; make's recipes only with V=1. $(call step,EXPERIMENT,PROGRAM,WHAT)
 V    ?=
 AT   := $(if $(filter 1,$(V)),,@)
-step = @printf '%s\n' '[$(1)] $(2): $(3)'
+step_text = [$(1)] $(2): $(3)
+step = @printf '%s\n' '$(call step_text,$(1),$(2),$(3))'
 comma := ,
 
 # A training step's arguments: --resume $(1).ckpt when make was interrupted in the middle of
@@ -32,10 +33,11 @@ comma := ,
 resume_or = $$(if $(TOP)/pipelines/resumable $(1).ckpt $(3); then echo '--resume $(1).ckpt'; else echo '$(2)'; fi)
 
 # A step that reads $(DATA): run COMMAND $(1), which makes $@ from $^, only when $@ was not made
-# from the same bytes already (./madefrom compares checksums). The data folder may be re-dated
-# without changing, as when a new session mounts it; $@ then keeps its date, and make rebuilds
-# nothing downstream (a finished LM is not retrained because its genome was re-dated).
-from_data = if ! $(TOP)/pipelines/madefrom $@ $^; then $(1); $(TOP)/pipelines/madefrom --record $@ $^; fi
+# from the same bytes already (./madefrom compares checksums), printing the step's line $(2)
+# (step_text) first. The data folder may be re-dated without changing, as when a new session
+# mounts it; $@ then keeps its date, nothing is printed, and make rebuilds nothing downstream (a
+# finished LM is not retrained because its genome was re-dated).
+from_data = if ! $(TOP)/pipelines/madefrom $@ $^; then printf '%s\n' '$(2)'; $(1); $(TOP)/pipelines/madefrom --record $@ $^; fi
 
 # Warm restarts of an LM: the numbers 1 .. $(1) of $(1) restarts; the suffix of restart $(1)'s
 # model name (lm.X.r$(1).model; none for 0, the first cycle); the restart before it

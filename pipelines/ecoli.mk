@@ -75,18 +75,15 @@ ecoli:
 # (two rules, not one grouped rule: make 4.3 takes a grouped target's sibling as remade even
 # when from_data left it alone)
 $(E)/genome.train.fa: $(DATA)/ecoli/ecoli_K12_MG1655.fa.gz
-	$(call step,$(EC_TAG),split2k,the E. coli genome in 2 kb records (training part))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,gzip -dc $< | awk -v tr=$@ -v va=/dev/null -f split2k.awk)
+	$(AT)$(call from_data,gzip -dc $< | awk -v tr=$@ -v va=/dev/null -f split2k.awk,$(call step_text,$(EC_TAG),split2k,the E. coli genome in 2 kb records (training part)))
 $(E)/genome.valid.fa: $(DATA)/ecoli/ecoli_K12_MG1655.fa.gz
-	$(call step,$(EC_TAG),split2k,the E. coli genome in 2 kb records (every 7th held out))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,gzip -dc $< | awk -v tr=/dev/null -v va=$@ -f split2k.awk)
+	$(AT)$(call from_data,gzip -dc $< | awk -v tr=/dev/null -v va=$@ -f split2k.awk,$(call step_text,$(EC_TAG),split2k,the E. coli genome in 2 kb records (every 7th held out)))
 
 $(E)/bacteria.fa: $(wildcard $(DATA)/bacteria/*.fa.gz)
-	$(call step,$(EC_TAG),split2k,18 other bacterial genomes in 2 kb records)
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,for f in $^; do gzip -dc $$f | awk -v tr=/dev/stdout -v va=/dev/null -v name=$$(basename $$f .fa.gz) -f split2k.awk; done > $@)
+	$(AT)$(call from_data,for f in $^; do gzip -dc $$f | awk -v tr=/dev/stdout -v va=/dev/null -v name=$$(basename $$f .fa.gz) -f split2k.awk; done > $@,$(call step_text,$(EC_TAG),split2k,18 other bacterial genomes in 2 kb records))
 
 # LM corpora (the training genomes on $(EC_LM_STRAND) strands, all framings: $(EC_LM_PHASES);
 # validation on the forward strand in one framing)
@@ -102,13 +99,11 @@ $(E)/genome.valid.$(TOK).tok: $(E)/genome.valid.fa
 
 # promoter sets on either strand (-S rev keeps the names, so predictions pair up)
 $(E)/promoters.%.fwd.$(TOK).tok: $(DATA)/ecoli/ecoli_promoters.%.fa.gz
-	$(call step,$(EC_TAG),fa2kmer,tokenise the promoter $* set)
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(K) -s$(S) -L $< -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(K) -s$(S) -L $< -o $@,$(call step_text,$(EC_TAG),fa2kmer,tokenise the promoter $* set))
 $(E)/promoters.%.rev.$(TOK).tok: $(DATA)/ecoli/ecoli_promoters.%.fa.gz
-	$(call step,$(EC_TAG),fa2kmer,tokenise the promoter $* set (reverse complement))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(K) -s$(S) -S rev -L $< -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(K) -s$(S) -S rev -L $< -o $@,$(call step_text,$(EC_TAG),fa2kmer,tokenise the promoter $* set (reverse complement)))
 
 $(E)/vocab.tsv: $(E)/genome.train.$(TOK).tok
 	$(call step,$(EC_TAG),kmervocab,count the $(TOK) vocabulary of the genome)
@@ -177,9 +172,8 @@ $(E)/cls.%.test.metrics: $(foreach d,$(EC_STRANDS),$(E)/cls.%.$(d).model $(E)/pr
 # the simple baseline: the test set's promoter windows end 50 bp into a CDS, so a start codon
 # (ATG, GTG, TTG) at position 101 (1-based) marks nearly every promoter; this rule's metrics
 $(E)/startcodon.test.metrics: $(DATA)/ecoli/ecoli_promoters.test.fa.gz
-	$(call step,$(EC_TAG),startcodon.awk,the one-line baseline: a start codon at position 101)
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,gzip -dc $< | awk -f startcodon.awk > $@.tmp && mv $@.tmp $@)
+	$(AT)$(call from_data,gzip -dc $< | awk -f startcodon.awk > $@.tmp && mv $@.tmp $@,$(call step_text,$(EC_TAG),startcodon.awk,the one-line baseline: a start codon at position 101))
 
 # every file a step makes, named as a prerequisite of the results: make takes a file that only
 # pattern rules reach as intermediate, and would neither keep it nor, when it is missing (a new

@@ -99,11 +99,11 @@ gue: $(G)/results.tsv
 # a set's stream: $(1) the set, $(2) the strand's suffix ('' forward, .rc the reverse
 # complements: the same records, the other strand), $(3) fa2kmer's strand option.
 # One rule a file: make then sees that a stream kept by from_data is unchanged. The steps that
-# read GUE_DIR print their line only when they run (from_data), not for a re-dated data folder.
+# read GUE_DIR print their line only when they run (from_data's), not for a re-dated data folder.
 define gue_tokenise
 $(G)/%/$(1)$(2).tok: $(GUE_DIR)/%/$(1).csv.gz
 	@mkdir -p $$(@D)
-	$(AT)$$(call from_data,echo "[gue $$*] tokenising $(1)$(if $(3), (reverse complements)) (k=$(GUE_K)$$(comma) stride $(GUE_S))"; $(BIN)/fa2kmer $(Q) --csv $(3) -k$(GUE_K) -s$(GUE_S) $$< -o $$@)
+	$(AT)$$(call from_data,$(BIN)/fa2kmer $(Q) --csv $(3) -k$(GUE_K) -s$(GUE_S) $$< -o $$@,[gue $$*] tokenising $(1)$(if $(3), (reverse complements)) (k=$(GUE_K)$$(comma) stride $(GUE_S)))
 endef
 $(foreach s,train dev test,$(eval $(call gue_tokenise,$(s),,))$(eval $(call gue_tokenise,$(s),.rc,-S rev)))
 
@@ -147,8 +147,8 @@ $(foreach s,test dev,\
 
 $(G)/%/kmer_lr.test.metrics: $(GUE_DIR)/%/train.csv.gz $(GUE_DIR)/%/dev.csv.gz $(GUE_DIR)/%/test.csv.gz
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,echo "[gue $*] k-mer logistic regression (C chosen on dev)$(comma) scored on test"; $(BIN)/kmerlr $(Q) $(GUE_KMERLR_OPTS) --positive 1 --metrics $@.tmp --roc $(@D)/kmer_lr.test.roc \
-		$^ > $(@D)/kmer_lr.test.tsv; mv $@.tmp $@)
+	$(AT)$(call from_data,$(BIN)/kmerlr $(Q) $(GUE_KMERLR_OPTS) --positive 1 --metrics $@.tmp --roc $(@D)/kmer_lr.test.roc \
+		$^ > $(@D)/kmer_lr.test.tsv; mv $@.tmp $@,[gue $*] k-mer logistic regression (C chosen on dev)$(comma) scored on test)
 
 # a task's rows: one per model, from the metrics files of its test set (rows.tsv) or of its dev
 # set (devrows.tsv, the ULMFiT models). models.txt names the models and the files they are read

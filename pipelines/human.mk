@@ -42,18 +42,15 @@ hu_k = $(patsubst k%,%,$(firstword $(subst s, ,$(1))))
 hu_s = $(lastword $(subst s, ,$(1)))
 
 $(HU)/chr20.%.tok: $(DATA)/genome/human_GRCh37_chr20.fa.gz
-	$(call step,human,fa2kmer,tokenise chr20 in 2 kb records ($*))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) -c 2000 -N split -m 1000 $< -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) -c 2000 -N split -m 1000 $< -o $@,$(call step_text,human,fa2kmer,tokenise chr20 in 2 kb records ($*)))
 $(HU)/valid.%.tok: $(DATA)/genome/human_GRCh37_chrX_valid.fa.gz
-	$(call step,human,fa2kmer,tokenise the chrX validation slice ($*))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) $< -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) $< -o $@,$(call step_text,human,fa2kmer,tokenise the chrX validation slice ($*)))
 # the first 250 chunks of the slice (10%) for the learning curves; the table uses all of it
 $(HU)/valid250.%.tok: $(DATA)/genome/human_GRCh37_chrX_valid.fa.gz
-	$(call step,human,fa2kmer,tokenise the first 250 chunks of the chrX slice ($*))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,gzip -dc $< | awk '/^>/ { n++ } n <= 250' | $(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) - -o $@)
+	$(AT)$(call from_data,gzip -dc $< | awk '/^>/ { n++ } n <= 250' | $(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) - -o $@,$(call step_text,human,fa2kmer,tokenise the first 250 chunks of the chrX slice ($*)))
 $(HU)/vocab.%.tsv: $(HU)/chr20.%.tok
 	$(call step,human,kmervocab,count the $* vocabulary of chr20)
 	$(AT)$(BIN)/kmervocab $(Q) $< -o $@
@@ -79,9 +76,8 @@ $(HU)/lm.%.eval: $(HU)/lm.%$(call restart_suffix,$(HU_LM_RESTARTS)).model $(HU)/
 	$(AT)$(BIN)/lmtrain $(Q) --eval -m $< $(word 2,$^) > $@
 
 $(HU)/markov.tsv: $(DATA)/genome/human_GRCh37_chr20.fa.gz $(DATA)/genome/human_GRCh37_chrX_valid.fa.gz
-	$(call step,human,markov,the simple baseline: Markov models of order 0-12 counted on chr20)
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/markov $(Q) -k 12 -r $< -V $(word 2,$^) > $@)
+	$(AT)$(call from_data,$(BIN)/markov $(Q) -k 12 -r $< -V $(word 2,$^) > $@,$(call step_text,human,markov,the simple baseline: Markov models of order 0-12 counted on chr20))
 
 # every file the steps of configuration $(1) make, named (as ec_made) so that none is intermediate
 hu_made = $(foreach f,chr20.$(1).tok valid.$(1).tok valid250.$(1).tok vocab.$(1).tsv lm.$(1).model $(foreach i,$(hu_restarts),lm.$(1).r$(i).model) lm.$(1).eval,$(HU)/$(f))

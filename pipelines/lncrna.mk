@@ -72,14 +72,12 @@ ln_k = $(call hu_k,$(LN_TOK))
 ln_s = $(call hu_s,$(LN_TOK))
 
 $(LN)/finetune.tok: $(DATA)/lncrna/unlabeled.finetune.fa.gz
-	$(call step,lncrna,fa2kmer,tokenise the unlabelled transcripts ($(LN_TOK) $(LN_STRAND)))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(ln_k) -s$(ln_s) $(ln_strand) --skip-short $< -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(ln_k) -s$(ln_s) $(ln_strand) --skip-short $< -o $@,$(call step_text,lncrna,fa2kmer,tokenise the unlabelled transcripts ($(LN_TOK) $(LN_STRAND))))
 # labelled sets: one stream per class, concatenated
 $(LN)/%.tok: $(DATA)/lncrna/mRNA.%.fa.gz $(DATA)/lncrna/lncRNA.%.fa.gz
-	$(call step,lncrna,fa2kmer,tokenise the $* set ($(LN_TOK) $(LN_STRAND)))
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(ln_k) -s$(ln_s) $(ln_strand) $(ln_part) -l mRNA -l lncRNA $^ -o $@)
+	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(ln_k) -s$(ln_s) $(ln_strand) $(ln_part) -l mRNA -l lncRNA $^ -o $@,$(call step_text,lncrna,fa2kmer,tokenise the $* set ($(LN_TOK) $(LN_STRAND))))
 
 # the human LM's training log and whole-slice evaluation travel with the fine-tuned model, so
 # that this folder says which LM it started from (a configuration outside HU_CONFIGS gets its
@@ -123,9 +121,8 @@ $(foreach m,$(LN_MODELS),$(foreach s,$(LN_SETS),$(eval $(call ln_metrics,$(m),$(
 # cls.baseline.SET.{tsv,metrics,roc} for valid and every set, and cls.weights.tsv
 ln_base_data = $(foreach c,mRNA lncRNA,$(foreach s,train valid $(LN_SETS),$(DATA)/lncrna/$(c).$(s).fa.gz))
 $(LN)/cls.baseline.valid.metrics: $(ln_base_data)
-	$(call step,lncrna,lncbaseline,the simple baseline: logistic regression on coding-potential features)
 	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/lncbaseline $(Q) -o $(LN)/cls $(DATA)/lncrna $(LN_SETS) > $(LN)/lncbaseline.tsv)
+	$(AT)$(call from_data,$(BIN)/lncbaseline $(Q) -o $(LN)/cls $(DATA)/lncrna $(LN_SETS) > $(LN)/lncbaseline.tsv,$(call step_text,lncrna,lncbaseline,the simple baseline: logistic regression on coding-potential features))
 $(foreach s,$(LN_SETS),$(LN)/cls.baseline.$(s).metrics): $(LN)/cls.baseline.valid.metrics ;
 
 # the lncRNA tables (lncrna, lncrna-ensemble): the header, and the row of set $$s and model $$m

@@ -77,6 +77,7 @@ awk -F'\t' '$1 == "rule: start codon at 101" && $2 > 0.9 { ok = 1 } END { exit !
 # output keeps its date; data with new bytes remakes what reads it
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && demo
 [ -z "$(find "$T/demo" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/demo" -newer "$T/before" -type f | head -n 3)"; ok
+! grep -q '^\[' "$T/out.txt" || fail "re-dated data printed step lines: $(grep '^\[' "$T/out.txt" | head -n 3)"; ok
 tf=$T/data/ecoli/ecoli_promoters.test.fa.gz
 cp -p "$tf" "$T/test.fa.gz" && gzip -dc "$T/test.fa.gz" | awk 'NR % 20 == 1 || NR % 20 == 2' | gzip -c > "$tf"
 n=$(gzip -dc "$tf" | grep -c '^>') && touch "$T/before" && demo

@@ -156,4 +156,6 @@ mk -n models/human-k4s2 OUT="$T/mo" 2>&1 | tr -d '\\' | tr '\n\t' '  ' | tr -s '
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"; ok
+# and no step line claims work that is not done (from_data prints it only when the step runs)
+! grep -q '^\[' "$T/out.txt" || fail "re-dated data printed step lines: $(grep '^\[' "$T/out.txt" | head -n 3)"; ok
 echo "pipeline_human: $pass passed, 0 failed"
