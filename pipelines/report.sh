@@ -170,6 +170,7 @@ gue_body() { # $1 folder, $2 the target that made it
 		  sum[$2] += 100 * $4; cnt[$2]++ }
 		END {
 			h = "task"; nm = split("ulmfit ulmfit_fwd ulmfit_rc ulmfit_scratch kmer_lr", ms, " ")
+			pre = "ulmfit_fwd" in models ? "ulmfit_fwd" : "ulmfit"
 			for (i = 1; i <= nm; i++) if (ms[i] in models) h = h "\t" ms[i]
 			print h "\tDNABERT-2\tbest published"
 			for (j = 1; j <= n; j++) {
@@ -181,8 +182,14 @@ gue_body() { # $1 folder, $2 the target that made it
 					t++
 					if (v[order[j], "ulmfit"] > v[order[j], "kmer_lr"]) w++; else l = l (l ? ", " : "") order[j]
 				}
+				# what pre-training adds: the forward classifier against the same one from scratch
+				if ((order[j], pre) in v && (order[j], "ulmfit_scratch") in v) {
+					pt++
+					if (v[order[j], pre] > v[order[j], "ulmfit_scratch"]) pw++; else pl = pl (pl ? ", " : "") order[j]
+				}
 			}
 			if (t) printf "ulmfit is above kmer_lr on %d of %d task(s)%s.\n", w, t, l ? "; not on " l : "" > wins
+			if (pt) printf "Pre-training helps (%s above ulmfit_scratch) on %d of %d task(s)%s.\n", pre, pw, pt, pl ? "; it does not on " pl : "" > wins
 			if (n < 2) exit
 			r = "mean of " n
 			for (i = 1; i <= nm; i++) if (ms[i] in models) r = r "\t" (cnt[ms[i]] == n ? sprintf("%.1f", sum[ms[i]] / n) : "-")

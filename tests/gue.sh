@@ -60,13 +60,15 @@ grep -q '^\[gue m2\] fine-tuning human-k1s1.model on train (' "$T/make.out" \
 awk -F'\t' '$1 == "m2" && $2 == "ulmfit" && $4 > 0.3 && $5 > 0.75 { f = 1 } END { exit !f }' "$R" \
 	|| fail "ulmfit at chance on m2: $(grep '^m2	ulmfit	' "$R")"; ok
 awk -F'\t' '$1 == "m2" && $2 == "kmer_lr" && $4 > 0.3 { f = 1 } END { exit !f }' "$R" || fail "kmer_lr at chance on m2"; ok
-# report.sh's GUE section: the mean row and the count of tasks where ulmfit is above kmer_lr,
-# against the counts from results.tsv
+# report.sh's GUE section: the mean row, the count of tasks where ulmfit is above kmer_lr and
+# where pre-training helps (ulmfit_fwd above ulmfit_scratch), against the counts from results.tsv
 mkdir -p "$T/rep" && ln -sfn "$T/out" "$T/rep/gue" && DOCS="$T/repdocs" bash pipelines/report.sh "$T/rep" 2> /dev/null \
 	&& w=$(awk -F'\t' '$2 == "ulmfit" { u[$1] = $4 } $2 == "kmer_lr" { k[$1] = $4 } END { for (t in u) w += u[t] > k[t]; print w + 0 }' "$R") \
 	&& mu=$(awk -F'\t' '$2 == "ulmfit" { s += 100 * $4; n++ } END { printf "%.1f", s / n }' "$R") \
+	&& p=$(awk -F'\t' '$2 == "ulmfit_fwd" { u[$1] = $4 } $2 == "ulmfit_scratch" { k[$1] = $4 } END { for (t in u) w += u[t] > k[t]; print w + 0 }' "$R") \
 	&& grep -q "^ulmfit is above kmer_lr on $w of 2 task(s)" "$T/repdocs/results.md" \
-	&& grep -q "^| mean of 2 | $mu | " "$T/repdocs/results.md" || fail "report.sh gue section: $(grep -n 'mean of\|above kmer_lr' "$T/repdocs/results.md")"; ok
+	&& grep -q "^Pre-training helps (ulmfit_fwd above ulmfit_scratch) on $p of 2 task(s)" "$T/repdocs/results.md" \
+	&& grep -q "^| mean of 2 | $mu | " "$T/repdocs/results.md" || fail "report.sh gue section: $(grep -n 'mean of\|above kmer_lr\|Pre-training' "$T/repdocs/results.md")"; ok
 # a second make does nothing
 mk > "$T/make2.out" 2>&1 && ! grep -q '^\[gue m2\]' "$T/make2.out" || fail "a second make must not redo any step"; ok
 # GUE_TASKS picks tasks (what make would run for a fresh output folder)
