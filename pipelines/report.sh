@@ -24,12 +24,14 @@ command_of() { # the command line that made a folder's table (command.txt), else
 	if [ -s "$1/command.txt" ]; then sed 's/ *$//' "$1/command.txt"; else echo "make -C pipelines $2"; fi
 }
 
+train_minutes() { # the wall time its training steps logged, in minutes, of a folder
+	{ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv "$1"/*/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
+	  for f in "$1"/cls.*.log.tsv "$1"/*/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }'
+}
+
 run_line() { # when and where a folder's table was made, and the wall time of its training steps
-	local secs  # (logs in the folder, or in its task folders: gue)
-	secs=$({ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv "$1"/*/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
-		for f in "$1"/cls.*.log.tsv "$1"/*/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }')
-	echo "Command: \`$(command_of "$1" "$2")\`"
-	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the training steps logged $secs min"
+	echo "Command: \`$(command_of "$1" "$2")\`"   # (logs in the folder, or in its task folders: gue)
+	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the training steps logged $(train_minutes "$1") min"
 	echo "of wall time in all (one thread each unless the settings say otherwise)."
 }
 
@@ -103,7 +105,15 @@ section_lncrna() {
 section_lncrna_ensemble() {
 	echo "## lncRNA vs mRNA, a forward and a backward classifier averaged (lncrna-ensemble)"
 	echo
-	run_line "$1" lncrna-ensemble
+	# the step itself only scores: the training time is its members' (the runs beside it in OUT)
+	local m d times=
+	for m in $(awk -F'\t' 'NR > 1 && $2 != "ensemble" && !s[$2]++ { print $2 }' "$1/results.tsv"); do
+		d=$(dirname "$1")/$m
+		[ ! -d "$d" ] || times="$times${times:+, }$m $(train_minutes "$d") min"
+	done
+	echo "Command: \`$(command_of "$1" lncrna-ensemble)\`"
+	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the step only scores the"
+	echo "members${times:+, whose training steps logged $times of wall time}."
 	echo
 	echo "ensemble = the ULMFiT classifiers of the two runs named in the other rows (one reads the"
 	echo "transcripts, the other their reverse complements), each record's probabilities the mean of the"
