@@ -24,15 +24,17 @@ command_of() { # the command line that made a folder's table (command.txt), else
 	if [ -s "$1/command.txt" ]; then sed 's/ *$//' "$1/command.txt"; else echo "make -C pipelines $2"; fi
 }
 
-train_minutes() { # the wall time its training steps logged, in minutes, of a folder
+train_minutes() { # the wall time the training steps of a folder logged, in minutes (logs in the
+	# folder, or in its task folders: gue)
 	{ for f in "$1"/lm*.log.tsv "$1"/tuned*.log.tsv "$1"/*/tuned*.log.tsv; do [ ! -s "$f" ] || tail -n 1 "$f" | cut -f 10; done
 	  for f in "$1"/cls.*.log.tsv "$1"/*/cls.*.log.tsv; do [ ! -s "$f" ] || tail -n +2 "$f" | cut -f 7; done; } | awk '{ s += $1 } END { printf "%.0f", s / 60 }'
 }
 
-run_line() { # when and where a folder's table was made, and the wall time of its training steps
-	echo "Command: \`$(command_of "$1" "$2")\`"   # (logs in the folder, or in its task folders: gue)
-	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the training steps logged $(train_minutes "$1") min"
-	echo "of wall time in all (one thread each unless the settings say otherwise)."
+run_line() { # the command, when and where a folder's table was made, then $3 (default: the wall
+	# time of its training steps)
+	echo "Command: \`$(command_of "$1" "$2")\`"
+	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; ${3:-the training steps logged $(train_minutes "$1") min
+of wall time in all (one thread each unless the settings say otherwise).}"
 }
 
 step_lines() { # one line per LM or classifier log of a folder: steps or epochs, time, validation
@@ -111,9 +113,8 @@ section_lncrna_ensemble() {
 		d=$(dirname "$1")/$m
 		[ ! -d "$d" ] || times="$times${times:+, }$m $(train_minutes "$d") min"
 	done
-	echo "Command: \`$(command_of "$1" lncrna-ensemble)\`"
-	echo "Run: $(date -u -r "$1/results.tsv" '+%Y-%m-%d %H:%M') UTC on $machine; the step only scores the"
-	echo "members${times:+, whose training steps logged $times of wall time}."
+	run_line "$1" lncrna-ensemble "the step only scores the
+members${times:+, whose training steps logged $times of wall time}."
 	echo
 	echo "ensemble = the ULMFiT classifiers of the two runs named in the other rows (one reads the"
 	echo "transcripts, the other their reverse complements), each record's probabilities the mean of the"

@@ -126,9 +126,9 @@ mk -s lncrna LN_FROM="$T/lncrna" LN_OUT="$T/lncrna6" HU_OUT="$T/nolm" LN_STAGES=
 	&& ! mk -n lncrna LN_FROM="$T/lncrna6" LN_OUT="$T/lncrna6" > "$T/n6.txt" 2>&1 && grep -q "LN_FROM names this run's own folder" "$T/n6.txt" \
 	|| fail "LN_FROM: $(cat "$T/fr.txt" "$T/n6.txt" 2>/dev/null; head -n 1 "$T/lncrna6/settings.txt" 2>/dev/null)"; ok
 # pipelines/report.sh: the sections of the benchmarks run here (human, lncrna, lncrna-ensemble)
-# are rewritten from their tables, with their commands (the ensemble's, with the training time of
-# its member beside it: lncrna-rev is not); the others (demo, ecoli-demo, ecoli, gue, scan) keep the committed
-# page's text; the page stays under 40 KB
+# are rewritten from their tables, with their commands (the ensemble's with the training time of
+# its member beside it: lncrna-rev is not); the others (demo, ecoli-demo, ecoli, gue, scan) keep
+# the committed page's text; the page stays under 40 KB
 mkdir -p "$T/rep" "$T/docs" && ln -s "$T/human" "$T/rep/human" && ln -s "$T/lncrna" "$T/rep/lncrna" && ln -s "$T/ens-fr" "$T/rep/lncrna-ensemble" \
 	&& cp docs/results.md "$T/docs/results.md"
 DOCS="$T/docs" bash pipelines/report.sh "$T/rep" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report.sh failed"; }
