@@ -5,24 +5,9 @@
 usage: ref_tokenise.py K S (-L | -l LABEL | -) FILE...
   -L: label = header text before the first '|';  -l LABEL: one label;  -: no label ('.')
 """
-import gzip
 import sys
 
-
-def records(path):
-    opener = gzip.open if open(path, 'rb').read(2) == b'\x1f\x8b' else open
-    name, seq = None, []
-    with opener(path, 'rt', newline='') as f:
-        for line in f:
-            line = line.rstrip('\r\n')
-            if line.startswith('>'):
-                if name is not None:
-                    yield name, ''.join(seq)
-                name, seq = line[1:].split()[0], []
-            elif line:
-                seq.append(line)
-    if name is not None:
-        yield name, ''.join(seq)
+from fasta import records
 
 
 def main():

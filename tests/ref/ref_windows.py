@@ -10,26 +10,11 @@ usage: ref_windows.py K S W STEP STRAND [REGION] FILE
   REGION: chrom:beg-end (1-based, inclusive, as samtools/fa2kmer -r): only that slice, and the
           window starts count from the whole sequence's first base
 """
-import gzip
 import sys
 
+from fasta import records
+
 COMP = str.maketrans('ACGTacgtNn', 'TGCAtgcaNn')
-
-
-def records(path):
-    opener = gzip.open if open(path, 'rb').read(2) == b'\x1f\x8b' else open
-    name, seq = None, []
-    with opener(path, 'rt', newline='') as f:
-        for line in f:
-            line = line.rstrip('\r\n')
-            if line.startswith('>'):
-                if name is not None:
-                    yield name, ''.join(seq)
-                name, seq = line[1:].split()[0], []
-            elif line:
-                seq.append(line)
-    if name is not None:
-        yield name, ''.join(seq)
 
 
 def revcomp(s):
