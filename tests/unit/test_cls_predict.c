@@ -21,13 +21,7 @@ static gu_st_file *fx;
 
 static const void *get(const char *name, const char *dtype, size_t numel)
 {
-	const gu_st_tensor *t = gu_st_get(fx, name);
-	CHECK(t != NULL, "fixture has no tensor %s", name);
-	CHECK(strcmp(t->dtype, dtype) == 0, "%s: dtype %s, want %s", name, t->dtype, dtype);
-	size_t n = 1;
-	for (int i = 0; i < t->ndim; i++) n *= (size_t)t->shape[i];
-	CHECK(n == numel, "%s: %zu elements, want %zu", name, n, numel);
-	return t->data;
+	return tu_fixture(fx, name, dtype, numel)->data;
 }
 
 static int meta_int(const char *key)
