@@ -430,10 +430,8 @@ int main(int argc, char **argv)
 			o.track = c == 5 ? TRACK_BED : TRACK_BEDGRAPH;
 			break;
 		case 'S':
-			if (strcmp(optarg, "fwd") == 0) o.strand = STRAND_FWD;
-			else if (strcmp(optarg, "rev") == 0) o.strand = STRAND_REV;
-			else if (strcmp(optarg, "both") == 0) o.strand = STRAND_BOTH;
-			else fl_usage_error("--strand: '%s' is not fwd, rev or both", optarg);
+			/* STRAND_FWD, STRAND_REV, STRAND_BOTH: 1, 2, 3 */
+			o.strand = 1 + fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL});
 			break;
 		case 'q': fl_quiet = 1; break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;

@@ -118,6 +118,19 @@ long fl_parse_long(const char *s, const char *opt, long lo, long hi)
 	return v;
 }
 
+int fl_parse_choice(const char *s, const char *opt, const char *const *names)
+{
+	char list[256] = "";
+	int n = 0;
+	while (names[n] && strcmp(s, names[n]) != 0) n++;
+	if (names[n]) return n;
+	for (int i = 0; names[i]; i++) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof list - len, "%s%s", i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+	}
+	fl_usage_error("%s: '%s' is not %s", opt, s, list);
+}
+
 long fl_parse_size(const char *s, const char *opt, long lo, long hi)
 {
 	char *end;

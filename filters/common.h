@@ -29,6 +29,8 @@ void fl_bad_option(char **argv) __attribute__((noreturn));
 /* Strict number parsing for option arguments; a bad value is a usage error naming opt. */
 long fl_parse_long(const char *s, const char *opt, long lo, long hi);
 double fl_parse_double(const char *s, const char *opt, double lo, double hi);
+/* One of the NULL-terminated names: its index; another word is a usage error listing them. */
+int fl_parse_choice(const char *s, const char *opt, const char *const *names);
 /* Sizes with an optional k/M/G suffix (powers of 1000). */
 long fl_parse_size(const char *s, const char *opt, long lo, long hi);
 /* A duration in seconds, > 0: one or more NUMBER[UNIT] parts added up, UNIT s (or none), m, h

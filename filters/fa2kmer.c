@@ -381,18 +381,14 @@ int main(int argc, char **argv)
 		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
 		case 'c': o.chunk = fl_parse_size(optarg, "--chunk", 1, 1L << 40); break;
 		case 'N':
-			if (strcmp(optarg, "keep") == 0) o.n_mode = N_KEEP;
-			else if (strcmp(optarg, "split") == 0) o.n_mode = N_SPLIT;
-			else if (strcmp(optarg, "drop") == 0) o.n_mode = N_DROP;
-			else fl_usage_error("--n-mode: '%s' is not keep, split or drop", optarg);
+			/* N_KEEP, N_SPLIT, N_DROP: 0, 1, 2 */
+			o.n_mode = fl_parse_choice(optarg, "--n-mode", (const char *const[]){"keep", "split", "drop", NULL});
 			break;
 		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40), min_len_given = 1; break;
 		case 'r': o.region = optarg; break;
 		case 'S':
-			if (strcmp(optarg, "fwd") == 0) o.strand = STRAND_FWD;
-			else if (strcmp(optarg, "rev") == 0) o.strand = STRAND_REV;
-			else if (strcmp(optarg, "both") == 0) o.strand = STRAND_BOTH;
-			else fl_usage_error("--strand: '%s' is not fwd, rev or both", optarg);
+			/* STRAND_FWD, STRAND_REV, STRAND_BOTH: 1, 2, 3 */
+			o.strand = 1 + fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL});
 			break;
 		case 'P': o.phases = 1; break;
 		case 'l':
