@@ -81,8 +81,9 @@ static void usage(FILE *fp, const opts_t *o)
 		PROG, MAX_ORDER, o->k);
 }
 
-/* Counts every ACGT-only window of length 1..K+1 ending at each base of s. */
-static void count_seq(markov_t *m, const char *s, size_t len)
+/* Walks the ACGT runs of s. train: counts every window of length 1..K+1 ending at each base;
+ * otherwise adds the cost of every base with K preceding ACGT bases, for every order. */
+static void walk_seq(markov_t *m, const char *s, size_t len, int train)
 {
 	const int kk = m->k + 1;
 	const uint64_t full = m->mask[m->k];
@@ -96,26 +97,11 @@ static void count_seq(markov_t *m, const char *s, size_t len)
 		}
 		code = ((code << 2) | (uint64_t)b) & full;
 		if (run < kk) run++;
-		m->n_windows++;
-		for (int j = 0; j < run; j++) m->cnt[j][code & m->mask[j]]++;
-	}
-}
-
-/* Adds the cost of every position of s with K preceding ACGT bases, for every order. */
-static void score_seq(markov_t *m, const char *s, size_t len)
-{
-	const int kk = m->k + 1;
-	const uint64_t full = m->mask[m->k];
-	uint64_t code = 0;
-	int run = 0;
-	for (size_t i = 0; i < len; i++) {
-		int b = base_code[(unsigned char)s[i]];
-		if (b < 0) {
-			run = 0;
+		if (train) {
+			m->n_windows++;
+			for (int j = 0; j < run; j++) m->cnt[j][code & m->mask[j]]++;
 			continue;
 		}
-		code = ((code << 2) | (uint64_t)b) & full;
-		if (run < kk) run++;
 		if (run < kk) continue;
 		m->n_pred++;
 		for (int j = 0; j <= m->k; j++) {
@@ -136,7 +122,7 @@ static void revcomp(char *dst, const char *src, size_t len)
 	}
 }
 
-/* Streams the records of file through count_seq (train) or score_seq (!train). */
+/* Streams the records of file through walk_seq: counting (train) or scoring. */
 static void process_file(markov_t *m, const char *file, int train, int rc)
 {
 	double t0 = gu_realtime();
@@ -148,13 +134,13 @@ static void process_file(markov_t *m, const char *file, int train, int rc)
 		size_t len = f->len;
 		n_bases += len;
 		if (!train) {
-			score_seq(m, f->seq, len);
+			walk_seq(m, f->seq, len, 0);
 			continue;
 		}
 		/* every count is at most the number of order-0 windows */
 		if (m->n_windows + (uint64_t)len * (rc ? 2 : 1) > UINT32_MAX)
 			fl_die("%s: training data too large for 32-bit counts (over %u bases)", file, UINT32_MAX);
-		count_seq(m, f->seq, len);
+		walk_seq(m, f->seq, len, 1);
 		if (rc) {
 			if (len > rc_cap) {
 				free(rcbuf);
@@ -162,7 +148,7 @@ static void process_file(markov_t *m, const char *file, int train, int rc)
 				if (!(rcbuf = malloc(rc_cap))) fl_die("out of memory (%zu bytes)", rc_cap);
 			}
 			revcomp(rcbuf, f->seq, len);
-			count_seq(m, rcbuf, len);
+			walk_seq(m, rcbuf, len, 1);
 		}
 	}
 	uint64_t n_rec = f->n_records;
