@@ -430,8 +430,8 @@ int main(int argc, char **argv)
 			o.track = c == 5 ? TRACK_BED : TRACK_BEDGRAPH;
 			break;
 		case 'S':
-			/* STRAND_FWD, STRAND_REV, STRAND_BOTH: 1, 2, 3 */
-			o.strand = 1 + fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL});
+			o.strand = (const int[]){STRAND_FWD, STRAND_REV, STRAND_BOTH}
+				[fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL})];
 			break;
 		case 'q': fl_quiet = 1; break;
 		case 'h': usage(stdout, &o); fl_close_stdout(); return 0;

@@ -381,14 +381,14 @@ int main(int argc, char **argv)
 		case 's': o.stride = (int)fl_parse_long(optarg, "-s", 1, 65535); break;
 		case 'c': o.chunk = fl_parse_size(optarg, "--chunk", 1, 1L << 40); break;
 		case 'N':
-			/* N_KEEP, N_SPLIT, N_DROP: 0, 1, 2 */
-			o.n_mode = fl_parse_choice(optarg, "--n-mode", (const char *const[]){"keep", "split", "drop", NULL});
+			o.n_mode = (const int[]){N_KEEP, N_SPLIT, N_DROP}
+				[fl_parse_choice(optarg, "--n-mode", (const char *const[]){"keep", "split", "drop", NULL})];
 			break;
 		case 'm': o.min_len = fl_parse_size(optarg, "--min-len", 0, 1L << 40), min_len_given = 1; break;
 		case 'r': o.region = optarg; break;
 		case 'S':
-			/* STRAND_FWD, STRAND_REV, STRAND_BOTH: 1, 2, 3 */
-			o.strand = 1 + fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL});
+			o.strand = (const int[]){STRAND_FWD, STRAND_REV, STRAND_BOTH}
+				[fl_parse_choice(optarg, "--strand", (const char *const[]){"fwd", "rev", "both", NULL})];
 			break;
 		case 'P': o.phases = 1; break;
 		case 'l':

@@ -501,8 +501,8 @@ void lmfit_parse_args(lmfit_cli *c, int argc, char **argv)
 		case 'H': hp->hidden = (int)fl_parse_long(optarg, "--hidden", 1, 100000); break;
 		case O_LAYERS: hp->n_layers = (int)fl_parse_long(optarg, "--layers", 1, GU_MAX_LAYERS); break;
 		case O_OUTPUT:
-			hp->lm_output = fl_parse_choice(optarg, "--output", (const char *const[]){"kmer", "bases", NULL}) == 0
-						? GU_LM_KMER : GU_LM_BASES;
+			hp->lm_output = (const int[]){GU_LM_KMER, GU_LM_BASES}
+				[fl_parse_choice(optarg, "--output", (const char *const[]){"kmer", "bases", NULL})];
 			break;
 		case O_DROPMULT: hp->drop_mult = (float)fl_parse_double(optarg, "--drop-mult", 0, 100), c->drop_set |= 1; break;
 		case O_OUTP: hp->output_p = (float)fl_parse_double(optarg, "--output-p", 0, 0.999), c->drop_set |= 2; break;
