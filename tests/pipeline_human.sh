@@ -153,8 +153,13 @@ sect lncrna "$md" | grep -qF "$row" && sect lncrna "$md" | grep -qF "Command: \`
 mk -n models/human-k4s2 OUT="$T/mo" 2>&1 | tr -d '\\' | tr '\n\t' '  ' | tr -s ' ' > "$T/n9.txt" \
 	&& grep -q -- '-E 64 -H 256 -b 32 --lr 5e-3 --drop-mult 0 --output kmer --epochs 1000 --time 20m --valid-every 400 --seed 1' "$T/n9.txt" \
 	&& grep -q -- "--lr 2.5e-3 --lr-factor 1 --drop-mult 0 --epochs 1000 --time 20m --valid-every 400 --seed 1 --log [^ ]*/mo/models/human-k4s2/lm.k4s2.r3.log.tsv" "$T/n9.txt" \
-	&& ! grep -q 'lm.k4s2.r4' "$T/n9.txt" \
-	&& mk -n models/human-k1s1 OUT="$T/mo" 2>&1 | grep -q 'lm.k1s1.r6.log.tsv' || fail "models/human-*: $(head -n 5 "$T/n9.txt")"; ok
+	&& ! grep -q 'lm.k4s2.r4\|chr20both\|--steps' "$T/n9.txt" \
+	&& grep -q -- "cp [^ ]*/mo/models/human-k4s2/lm.k4s2.r3.model [^ ]*/mo/models/human-k4s2.model" "$T/n9.txt" \
+	&& mk -n models/human-k1s1 OUT="$T/mo" 2>&1 | tr -d '\\' | tr '\n\t' '  ' | tr -s ' ' > "$T/n10.txt" \
+	&& grep -q 'lm.k1s1.r6.log.tsv' "$T/n10.txt" && grep -q -- "-k1 -s1 -c 2000 -N split -m 1000 -S both " "$T/n10.txt" \
+	&& grep -q -- "-b 32 --lr 2.5e-3 --lr-factor 1 --drop-mult 0 --steps 60000 --epochs 100 --valid-every 2000 --seed 1 -t 2 --log [^ ]*/mo/models/human-k1s1/lm.k1s1.long.log.tsv" "$T/n10.txt" \
+	&& grep -q -- "cp [^ ]*/mo/models/human-k1s1/lm.k1s1.long.model [^ ]*/mo/models/human-k1s1.model" "$T/n10.txt" \
+	|| fail "models/human-*: $(head -c 300 "$T/n9.txt") / $(head -c 300 "$T/n10.txt")"; ok
 # the data re-dated with the same bytes: nothing is made again
 touch "$T/before" && find "$T/data" -type f -exec touch {} + && run human lncrna
 [ -z "$(find "$T/human" "$T/lncrna" -newer "$T/before" -type f)" ] || fail "re-dated data rebuilt $(find "$T/human" "$T/lncrna" -newer "$T/before" -type f | head -n 3)"; ok
