@@ -41,9 +41,15 @@ human: $(HU)/results.tsv
 hu_k = $(patsubst k%,%,$(firstword $(subst s, ,$(1))))
 hu_s = $(lastword $(subst s, ,$(1)))
 
-$(HU)/chr20.%.tok: $(DATA)/genome/human_GRCh37_chr20.fa.gz
-	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) -c 2000 -N split -m 1000 $< -o $@,$(call step_text,human,fa2kmer,tokenise chr20 in 2 kb records ($*)))
+# chr20 in 2 kb records: $(1) the stream's name, $(2) fa2kmer's strand option, $(3) its words
+define hu_chr20
+$(HU)/$(1).%.tok: $(DATA)/genome/human_GRCh37_chr20.fa.gz
+	@mkdir -p $$(@D)
+	$(AT)$$(call from_data,$(BIN)/fa2kmer $(Q) -k$$(call hu_k,$$*) -s$$(call hu_s,$$*) -c 2000 -N split -m 1000 $(2)$$< -o $$@,$$(call step_text,human,fa2kmer,tokenise $(3) in 2 kb records ($$*)))
+endef
+$(eval $(call hu_chr20,chr20,,chr20))
+# both strands: the long step of the canonical k1s1 (below)
+$(eval $(call hu_chr20,chr20both,-S both ,both strands of chr20))
 $(HU)/valid.%.tok: $(DATA)/genome/human_GRCh37_chrX_valid.fa.gz
 	@mkdir -p $(@D)
 	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) $< -o $@,$(call step_text,human,fa2kmer,tokenise the chrX validation slice ($*)))
@@ -126,9 +132,6 @@ $(foreach t,$(hu_model_tags),$(eval $(call hu_model,$(t))))
 $(OUT)/models/human-%.eval: $(OUT)/models/human-%.model $(HU)/valid.%.tok
 	$(call step,human,lmtrain --eval,score models/human-$*.model on the whole chrX slice)
 	$(AT)$(BIN)/lmtrain $(Q) --eval -m $< $(word 2,$^) > $@
-$(HU)/chr20both.%.tok: $(DATA)/genome/human_GRCh37_chr20.fa.gz
-	@mkdir -p $(@D)
-	$(AT)$(call from_data,$(BIN)/fa2kmer $(Q) -k$(call hu_k,$*) -s$(call hu_s,$*) -c 2000 -N split -m 1000 -S both $< -o $@,$(call step_text,human,fa2kmer,tokenise both strands of chr20 in 2 kb records ($*)))
 $(HU)/lm.%.long.model: $(HU)/lm.%$(call restart_suffix,$(HU_LM_RESTARTS)).model $(HU)/valid250.%.tok $(HU)/chr20both.%.tok
 	$(call step,human,lmtune,the $* LM on both strands of chr20 ($(model_long.$*) steps))
 	$(AT)$(BIN)/lmtune $(Q) -V $(word 2,$^) -b 32 --lr 2.5e-3 --lr-factor 1 --drop-mult 0 --steps $(model_long.$*) --epochs 100 \
