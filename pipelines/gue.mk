@@ -85,8 +85,9 @@ endif
 .PHONY: gue
 # every file of a task is kept (pattern targets would be intermediate, deleted after the run);
 # named, never a bare .SECONDARY (no tasks found), which would make every experiment's files
-# secondary: make would not remake a missing one
-gue_files := $(foreach t,$(GUE_TASKS),$(addprefix $(G)/$(t)/,train.tok dev.tok test.tok tuned.model vocab.tsv \
+# secondary: make would not remake a missing one. The tasks: GUE_TASKS and every folder already
+# in GUE_OUT, so a run that names its targets while GUE_DIR is absent or narrower deletes nothing.
+gue_files := $(foreach t,$(sort $(GUE_TASKS) $(patsubst $(G)/%/,%,$(wildcard $(G)/*/))),$(addprefix $(G)/$(t)/,train.tok dev.tok test.tok tuned.model vocab.tsv \
 	train.rc.tok dev.rc.tok test.rc.tok tuned.rc.model cls.ulmfit_fwd.model cls.ulmfit_scratch.model cls.ulmfit_rc.model \
 	$(foreach s,test dev,$(foreach m,ulmfit_fwd ulmfit_scratch ulmfit_rc ulmfit_pair,$(m).$(s).metrics)) kmer_lr.test.metrics \
 	rows.tsv devrows.tsv))

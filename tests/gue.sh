@@ -96,6 +96,11 @@ mk > "$T/both.out" 2>&1 && [ "$(rows "$R" | cut -d' ' -f1-5)" = "m2:ulmfit m2:ul
 	|| fail "back to both strands: $(rows "$R")"; ok
 mk -n GUE_TASKS=pct GUE_OUT="$T/out2" GUE_STRANDS=fwd > "$T/n.out" 2>&1 && grep -q '^echo "\[gue pct\] training the classifier' "$T/n.out" \
 	&& ! grep -q 'reverse complements\|\.rc\.' "$T/n.out" || fail "GUE_STRANDS=fwd runs reverse-complement steps"; ok
+# a model named as the target, of a task folder of GUE_OUT that GUE_TASKS leaves out: its
+# fine-tuned LM, made on the way, is kept (not deleted as an intermediate file)
+rm "$T/out/pct/tuned.rc.model" "$T/out/pct/cls.ulmfit_rc.model"
+mk GUE_TASKS=m2 "$T/out/pct/cls.ulmfit_rc.model" > "$T/kept.out" 2>&1 && [ -s "$T/out/pct/cls.ulmfit_rc.model" ] \
+	&& [ -s "$T/out/pct/tuned.rc.model" ] || fail "a named target's fine-tuned LM deleted: $(grep '^rm\|^\[gue' "$T/kept.out")"; ok
 
 # make demo's target (pipelines/demo.mk): the recipe on one task, with the classifier from scratch
 # and the baseline, its table printed and written, its own command recorded
